@@ -1,0 +1,57 @@
+"""The small interface every try-on engine implements.
+
+The server owns exactly one engine instance. It is created, loaded and run only on the single
+inference thread, so an engine may keep models and caches in attributes without locks.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
+
+from PIL import Image
+
+from ..exceptions import Cancelled
+
+Category = Literal["upper", "lower", "dress"]
+CATEGORIES: tuple[str, ...] = ("upper", "lower", "dress")
+
+# stage name, overall progress of this try-on in [0, 1]
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass
+class TryOnJob:
+    """One try-on as an engine sees it: decoded images, never paths or HTTP."""
+
+    person: Image.Image  # RGB, EXIF orientation already applied
+    garment: Image.Image  # RGB or RGBA product photo
+    category: Category = "upper"
+    # sha256 of the stored person image: engines key their person-analysis cache on it
+    person_key: str = ""
+    # Per-session options the server accepts (all optional, engines use sane defaults):
+    # output_size (long side, px), steps, guidance, seed, strength, fast (bool)
+    options: dict[str, Any] = field(default_factory=dict)
+    # set by the server when the session is deleted while running; check it between steps
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def check_cancelled(self) -> None:
+        """Raise `Cancelled` if the session was deleted; engines call this between stages."""
+        if self.cancel.is_set():
+            raise Cancelled("The try-on was cancelled.")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A try-on engine. Raise `InputRejected` (with a shopper-readable sentence) when the input
+    is at fault; any other exception counts as unexpected and the server retries it."""
+
+    name: str  # "classic" or "diffusion"
+    device: str  # "cpu", "cuda", ...
+
+    def load(self) -> None:
+        """Load every model. Called once, on the inference thread, before the server is ready."""
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        """Run one try-on and return the result as an RGB image at the person photo's aspect."""
