@@ -1,0 +1,83 @@
+"""Engine test doubles, for tests whose subject is NOT the engine (the queue, retries, timeouts).
+
+Tests of try-on quality use the real engines; these stand in only where an engine's behaviour
+must be forced (an error on every attempt, a hang) or must cost nothing (queue overhead).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from PIL import Image, ImageOps
+
+from tryon_server.engines.base import ProgressCallback, TryOnJob
+from tryon_server.exceptions import InputRejected
+
+
+class InstantEngine:
+    """Returns the person photo, mirrored, at the requested size: a result with no model cost."""
+
+    name, device = "instant", "cpu"
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.runs: list[str] = []
+
+    def load(self) -> None:
+        pass
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        steps = 4
+        for i in range(steps):
+            job.check_cancelled()
+            progress("warp", (i + 1) / steps)
+            if self.delay_s:
+                time.sleep(self.delay_s / steps)
+        self.runs.append(job.person_key)
+        size = job.options.get("output_size", 1024)
+        out = ImageOps.mirror(job.person)
+        out.thumbnail((size, size))
+        return out
+
+
+class FailingEngine(InstantEngine):
+    """Raises an unexpected error for chosen categories (all by default): a poison session."""
+
+    name = "failing"
+
+    def __init__(self, fail_categories: tuple[str, ...] = ("upper", "lower", "dress")) -> None:
+        super().__init__()
+        self.fail_categories = fail_categories
+        self.attempts = 0
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        if job.category in self.fail_categories:
+            self.attempts += 1
+            raise RuntimeError("simulated engine crash")
+        return super().run(job, progress)
+
+
+class RejectingEngine(InstantEngine):
+    name = "rejecting"
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        raise InputRejected("No person was found in the photo: use a photo that shows your shoulders and hips.",
+                            code="no_person")
+
+
+class StuckEngine(InstantEngine):
+    """Hangs (ignoring cancel) on the first try-on only, like a wedged native call."""
+
+    name = "stuck"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.stuck_once = False
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        if not self.stuck_once:
+            self.stuck_once = True
+            self.release.wait(60)
+        return super().run(job, progress)

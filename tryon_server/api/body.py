@@ -1,0 +1,64 @@
+"""POST /api/estimate-body: measurements and a size from one full-body photo and a height."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .. import images
+from ..auth import require_owner
+from ..exceptions import NotReady, ValidationFailed
+from ..state import get_state
+from ..uploads import read_file_field, read_form, text_field
+from .profiles import load_profile, parse_height, store_clean_image
+
+_analyzer = None  # created and used on the inference thread only
+
+
+def _estimate_on_inference_thread(image_rgb, height_cm: float) -> dict:
+    import numpy as np
+
+    from ..measurements import estimate_body
+    from ..vision.person import PersonAnalyzer
+
+    global _analyzer
+    if _analyzer is None:
+        _analyzer = PersonAnalyzer()
+        _analyzer.load()
+    analysis = _analyzer.analyze(np.asarray(image_rgb), key=None)
+    return estimate_body(analysis, height_cm)
+
+
+async def estimate(request: Request) -> JSONResponse:
+    owner = await require_owner(request)
+    state = get_state(request)
+    form = await read_form(request, file_limit=state.settings.max_upload_bytes, max_files=1)
+    try:
+        height = parse_height(text_field(form, "height_cm"), required=True)
+        profile_id = text_field(form, "profile_id")
+        data = await read_file_field(form, "photo")
+    finally:
+        await form.close()
+    if profile_id is not None:
+        profile = await load_profile(state, profile_id, owner)
+        if data is None:
+            data = await state.storage.read(profile["photo_key"])
+    if data is None:
+        raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
+    clean = await store_clean_image(state, data, "photo")
+    if not state.runner.ready:
+        raise NotReady("The models are still loading; try again in a few seconds.", headers={"Retry-After": "5"})
+    rgb = clean.image.convert("RGB")
+    # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on
+    result = await state.runner.run(lambda _engine: _estimate_on_inference_thread(rgb, height),
+                                    timeout_s=60)
+    if profile_id is not None:
+        await state.db.execute("set_profile_measurements", id=profile_id, owner=owner,
+                               measurements=json.dumps(result))
+    return JSONResponse(result)
+
+
+routes = [Route("/api/estimate-body", estimate, methods=["POST"])]

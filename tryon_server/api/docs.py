@@ -1,0 +1,173 @@
+"""GET /openapi.json and /api/docs (Swagger UI from the swagger-ui-bundle wheel: no CDN)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from .. import __version__, schemas
+
+_MODELS = [schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.ProfileOut,
+           schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
+           schemas.ErrorOut, schemas.BodyEstimate]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Malformed request", 401: "Missing or unknown token", 403: "Forbidden", 404: "Not found",
+            413: "Upload too large", 415: "Not an allowed image", 422: "Invalid input",
+            429: "Too many requests", 503: "Not ready or queue full"}
+    return {str(c): _json("ErrorOut", text[c]) for c in codes}
+
+
+BEARER = [{"bearer": []}]
+_IMAGE = {"type": "string", "format": "binary"}
+_ID = lambda name: {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}  # noqa: E731
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    _, top = models_json_schema([(m, "serialization") for m in _MODELS], ref_template="#/components/schemas/{model}")
+    components = top.get("$defs", {})
+    common = _errors(401, 429)
+    session_form = {
+        "type": "object",
+        "properties": {
+            "person": _IMAGE, "profile_id": {"type": "string"}, "garment": _IMAGE,
+            "garment_url": {"type": "string", "format": "uri"},
+            "category": {"type": "string", "enum": ["upper", "lower", "dress"], "default": "upper"},
+            "page_url": {"type": "string", "format": "uri"},
+            "metadata": {"type": "string", "description": "A JSON object, as text."},
+            "options": {"type": "string", "description": "EngineOptions as JSON text."},
+        },
+    }
+    paths: dict[str, Any] = {
+        "/api/tokens": {"post": {
+            "summary": "Get an anonymous token (256 random bits; the server keeps only its hash).",
+            "security": [], "responses": {"201": _json("TokenOut", "Created"), **_errors(429)}}},
+        "/api/tokens/current": {"delete": {
+            "summary": "Delete all my data: every profile, session and image of this token, and the token.",
+            "security": BEARER, "responses": {"204": {"description": "Deleted"}, **common}}},
+        "/api/profiles": {
+            "post": {"summary": "Add a fitting profile (a photo of yourself).", "security": BEARER,
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                         "type": "object", "required": ["photo"],
+                         "properties": {"photo": _IMAGE, "name": {"type": "string", "maxLength": 80},
+                                        "height_cm": {"type": "number", "minimum": 50, "maximum": 250}}}}}},
+                     "responses": {"201": _json("ProfileOut", "Created"), **common, **_errors(400, 413, 415, 422)}},
+            "get": {"summary": "List my profiles.", "security": BEARER,
+                    "responses": {"200": _json("ProfileList"), **common}}},
+        "/api/profiles/{profile_id}": {
+            "parameters": [_ID("profile_id")],
+            "get": {"summary": "One profile.", "security": BEARER,
+                    "responses": {"200": _json("ProfileOut"), **common, **_errors(404)}},
+            "delete": {"summary": "Delete a profile and its photo.", "security": BEARER,
+                       "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
+        "/api/tryon/sessions": {"post": {
+            "summary": "Start a try-on: a person (photo or profile) wearing one garment (image or URL).",
+            "security": BEARER,
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": session_form},
+                "application/json": {"schema": _ref("SessionCreateJson")}}},
+            "responses": {"202": {**_json("Accepted", "Accepted and queued"),
+                                  "headers": {"Location": {"schema": {"type": "string"}}}},
+                          **common, **_errors(400, 404, 413, 415, 422, 503)}}},
+        "/api/tryon/sessions/{session_id}": {
+            "parameters": [_ID("session_id")],
+            "get": {"summary": "A session's status, progress and result.", "security": BEARER,
+                    "responses": {"200": _json("SessionOut"), **common, **_errors(404)}},
+            "delete": {"summary": "Delete a session and its images; cancels it if queued or running.",
+                       "security": BEARER, "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
+        "/api/tryon/sessions/{session_id}/events": {
+            "parameters": [_ID("session_id")],
+            "get": {"summary": "Server-sent events: the session object on every change; ends when it is done.",
+                    "security": BEARER,
+                    "responses": {"200": {"description": "An event stream",
+                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                                  **common, **_errors(404)}}},
+        "/api/tryon/sessions/{session_id}/keep": {
+            "parameters": [_ID("session_id")],
+            "post": {"summary": "Keep (exempt from expiry) or un-keep a session.", "security": BEARER,
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("KeepBody")}}},
+                     "responses": {"200": _json("SessionOut"), **common, **_errors(400, 404, 422)}}},
+        "/api/tryon/archive": {"get": {
+            "summary": "My completed sessions, newest first.", "security": BEARER,
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _json("Archive"), **common, **_errors(400)}}},
+        "/api/estimate-body": {"post": {
+            "summary": "Body measurements and a size from a full-body photo and your height.", "security": BEARER,
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["height_cm"],
+                "properties": {"photo": _IMAGE, "height_cm": {"type": "number", "minimum": 50, "maximum": 250},
+                               "profile_id": {"type": "string"}}}}}},
+            "responses": {"200": _json("BodyEstimate"), **common, **_errors(400, 404, 413, 415, 422, 503)}}},
+        "/api/images/{key}": {"get": {
+            "summary": "A stored image, by the signed link the API handed out.", "security": [],
+            "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "exp", "in": "query", "required": True, "schema": {"type": "string"}},
+                           {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The image", "content": {"image/png": {"schema": _IMAGE},
+                                                                         "image/jpeg": {"schema": _IMAGE}}},
+                          **_errors(403, 404)}}},
+        "/api/health": {"get": {
+            "summary": "Ready when the models are loaded and the database answers.", "security": [],
+            "responses": {"200": _json("Health"), "503": _json("Health", "Loading, or broken")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics.", "security": [],
+                             "responses": {"200": {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Local virtual try-on server", "version": __version__,
+                 "description": "Every error body is {\"error\": {\"code\", \"message\"}}. See README.md."},
+        "paths": paths,
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": BEARER,
+    }
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document())
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Try-on server API</title>
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script></body></html>"""
+
+DOCS_INIT = "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui'});"
+
+
+async def docs_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(DOCS_HTML)
+
+
+async def docs_init(request: Request) -> HTMLResponse:
+    return HTMLResponse(DOCS_INIT, media_type="text/javascript")
+
+
+routes = [
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/api/docs", docs_page, methods=["GET"]),
+    Route("/api/docs/init.js", docs_init, methods=["GET"]),
+    Mount("/api/docs/assets", app=StaticFiles(directory=swagger_ui_path), name="swagger-assets"),
+]

@@ -1,0 +1,103 @@
+"""Fitting profiles: the shopper's own photos, kept until they delete them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import images
+from ..auth import require_owner
+from ..exceptions import NotFound, ValidationFailed
+from ..serialize import profile_json
+from ..state import AppState, get_state
+from ..uploads import read_file_field, read_form, text_field
+
+MAX_NAME = 80
+
+
+def parse_height(text: str | None, *, required: bool = False) -> float | None:
+    if text is None:
+        if required:
+            raise ValidationFailed("Give your height in centimetres (height_cm).", code="height_required")
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValidationFailed("height_cm must be a number of centimetres, e.g. 172.", code="bad_height") from None
+    if not 50 <= value <= 250:
+        raise ValidationFailed("height_cm must be between 50 and 250 centimetres.", code="bad_height")
+    return value
+
+
+async def store_clean_image(state: AppState, data: bytes, what: str) -> images.CleanImage:
+    return await asyncio.to_thread(images.clean_image, data, max_pixels=state.settings.max_image_pixels, what=what)
+
+
+async def load_profile(state: AppState, profile_id: str, owner: str) -> dict:
+    row = await state.db.fetch_one("get_profile", id=profile_id, owner=owner)
+    if row is None:
+        raise NotFound("No such profile.", code="profile_not_found")
+    return row
+
+
+async def create_profile(request: Request) -> JSONResponse:
+    owner = await require_owner(request)
+    state = get_state(request)
+    form = await read_form(request, file_limit=state.settings.max_upload_bytes, max_files=1)
+    try:
+        name = text_field(form, "name") or ""
+        if len(name) > MAX_NAME:
+            raise ValidationFailed(f"The name must be at most {MAX_NAME} characters.", code="bad_name")
+        height = parse_height(text_field(form, "height_cm"))
+        data = await read_file_field(form, "photo")
+        if data is None:
+            raise ValidationFailed("Add a photo of yourself in the 'photo' field.", code="photo_required")
+    finally:
+        await form.close()
+    clean = await store_clean_image(state, data, "photo")
+    key = await state.storage.save("inputs", clean.extension, clean.data)
+    profile_id = uuid.uuid4().hex
+    await state.db.execute(
+        "insert_profile", id=profile_id, owner=owner, name=name, height_cm=height,
+        photo_key=key, photo_sha256=clean.sha256, now=time.time(),
+    )
+    row = await load_profile(state, profile_id, owner)
+    return JSONResponse(profile_json(row, state.signer), status_code=201,
+                        headers={"Location": f"/api/profiles/{profile_id}"})
+
+
+async def list_profiles(request: Request) -> JSONResponse:
+    owner = await require_owner(request)
+    state = get_state(request)
+    rows = await state.db.fetch_all("list_profiles", owner=owner)
+    return JSONResponse({"items": [profile_json(r, state.signer) for r in rows]})
+
+
+async def get_profile(request: Request) -> JSONResponse:
+    owner = await require_owner(request)
+    state = get_state(request)
+    row = await load_profile(state, request.path_params["profile_id"], owner)
+    return JSONResponse(profile_json(row, state.signer))
+
+
+async def delete_profile(request: Request) -> Response:
+    owner = await require_owner(request)
+    state = get_state(request)
+    row = await load_profile(state, request.path_params["profile_id"], owner)
+    await state.db.execute("delete_profile", id=row["id"], owner=owner)
+    # sessions made from this profile hold their own link to the photo and are unaffected
+    await state.storage.delete([row["photo_key"]])
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/profiles", create_profile, methods=["POST"]),
+    Route("/api/profiles", list_profiles, methods=["GET"]),
+    Route("/api/profiles/{profile_id}", get_profile, methods=["GET"]),
+    Route("/api/profiles/{profile_id}", delete_profile, methods=["DELETE"]),
+]

@@ -1,0 +1,35 @@
+"""POST /api/tokens (get an anonymous token), DELETE /api/tokens/current (delete all my data)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..auth import client_address, create_token, require_owner
+from ..state import get_state
+
+
+async def issue_token(request: Request) -> JSONResponse:
+    state = get_state(request)
+    state.limiter.check_request(client_address(request), None)
+    return JSONResponse({"token": await create_token(state)}, status_code=201)
+
+
+async def delete_everything(request: Request) -> Response:
+    """Every profile, session and image of this token, then the token itself."""
+    owner = await require_owner(request)
+    state = get_state(request)
+    for row in await state.db.fetch_all("owner_unfinished_sessions", owner=owner):
+        state.worker.cancel(row["id"])
+    keys = [r["key"] for r in await state.db.fetch_all("owner_files", owner=owner)]
+    await state.db.execute("delete_token", token_hash=owner)  # rows go by ON DELETE CASCADE
+    state.known_tokens.discard(owner)
+    await state.storage.delete(keys)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/tokens", issue_token, methods=["POST"]),
+    Route("/api/tokens/current", delete_everything, methods=["DELETE"]),
+]

@@ -1,0 +1,137 @@
+"""Untrusted image bytes in, a clean re-encoded image out (or a clear ApiError).
+
+The format is decided by the bytes, never the file name. The pixel count is checked from the
+header before anything is decoded, then the whole image is decoded (so a truncated file fails
+here, not later on the inference thread), EXIF orientation is applied, and the image is
+re-encoded with no metadata at all (no EXIF, GPS, ICC, XMP, comments).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .exceptions import UnreadableImage, UnsupportedImage
+
+ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# Larger inputs are scaled down when stored: every engine works at 1024 px, and keeping less of
+# a private photo is better.
+STORED_LONG_SIDE = 2048
+MIN_SIDE = 32
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format from the first bytes, or None when it is not JPEG, PNG or WebP."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """A decoded, oriented, metadata-free image and its re-encoded bytes."""
+
+    image: Image.Image  # RGB, or RGBA when the source had transparency
+    data: bytes
+    extension: str  # "jpg" or "png"
+    sha256: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale to 8 bits instead of clipping everything to white
+        img = img.point(lambda v: v / 256).convert("L")
+    if has_alpha:
+        return img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanImage:
+    """Validate and re-encode untrusted bytes. Raises UnsupportedImage (415) or UnreadableImage (422).
+
+    Runs CPU-bound work: call it through asyncio.to_thread from the event loop.
+    """
+    if not data:
+        raise UnreadableImage(f"The {what} file is empty.", code="empty_file")
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        raise UnsupportedImage(
+            f"The {what} is not a JPEG, PNG or WebP image. Save it in one of those formats and try again.",
+            code="unsupported_format",
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=[fmt])
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UnreadableImage(
+                    f"The {what} is too large ({width}×{height} pixels); use one under "
+                    f"{max_pixels // 1_000_000} megapixels.",
+                    code="too_many_pixels",
+                )
+            if min(width, height) < MIN_SIDE:
+                raise UnreadableImage(
+                    f"The {what} is too small ({width}×{height} pixels); use one at least {MIN_SIDE} pixels on each side.",
+                    code="too_small",
+                )
+            img.seek(0)  # animated WebP/PNG: the first frame only
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb_or_rgba(img)
+    except (UnreadableImage, UnsupportedImage):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnreadableImage(
+            f"The {what} has too many pixels to open safely; use a smaller image.", code="too_many_pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError,
+            TypeError, MemoryError, struct.error) as exc:
+        raise UnreadableImage(
+            f"The {what} could not be read; it may be damaged or incomplete. Try another file.",
+            code="undecodable_image",
+        ) from exc
+    if max(img.size) > STORED_LONG_SIDE:
+        img.thumbnail((STORED_LONG_SIDE, STORED_LONG_SIDE), Image.Resampling.LANCZOS)
+    return encode_clean(img)
+
+
+def encode_clean(img: Image.Image) -> CleanImage:
+    """Encode without metadata: PNG when there is transparency, JPEG otherwise."""
+    out = io.BytesIO()
+    if img.mode == "RGBA":
+        img.save(out, format="PNG", optimize=False, compress_level=3)
+        ext = "png"
+    else:
+        img.save(out, format="JPEG", quality=92, subsampling=0)
+        ext = "jpg"
+    data = out.getvalue()
+    return CleanImage(image=img, data=data, extension=ext, sha256=hashlib.sha256(data).hexdigest())
+
+
+def encode_png(img: Image.Image) -> bytes:
+    """Results are PNG (lossless, no metadata)."""
+    out = io.BytesIO()
+    img.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+def open_stored(data: bytes) -> Image.Image:
+    """Open an image this server stored itself (already validated)."""
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img

@@ -1,0 +1,125 @@
+"""The API's data shapes (pydantic): request validation and the OpenAPI document share them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+Category = Literal["upper", "lower", "dress"]
+StatusName = Literal["queued", "processing", "completed", "failed"]
+
+
+class EngineOptions(BaseModel):
+    """Per-session engine options; every one is optional and has a sensible default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output_size: int = Field(1024, ge=128, le=2048, description="Long side of the result in pixels.")
+    steps: int | None = Field(None, ge=1, le=100, description="Diffusion steps (diffusion engine).")
+    guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (diffusion).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed for a reproducible result (diffusion).")
+    strength: float | None = Field(None, gt=0, le=1, description="How much the masked area is repainted (diffusion).")
+    fast: bool = Field(False, description="Fewer steps, quicker result (diffusion).")
+
+
+class SessionCreateJson(BaseModel):
+    """JSON form of POST /api/tryon/sessions (for clients that send a garment URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: str = Field(min_length=1, max_length=64)
+    garment_url: HttpUrl
+    category: Category = "upper"
+    page_url: str | None = Field(None, max_length=2048)
+    metadata: dict[str, Any] | None = None
+    options: EngineOptions | None = None
+
+
+class KeepBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep: bool
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+class Measurement(BaseModel):
+    value_cm: float
+    confidence: float
+
+
+class ProfileOut(BaseModel):
+    profile_id: str
+    name: str
+    height_cm: float | None
+    photo_url: str
+    created_at: str
+    measurements: dict[str, Any] | None = None
+
+
+class ProfileList(BaseModel):
+    items: list[ProfileOut]
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    status: StatusName
+    progress: float = Field(ge=0, le=1)
+    queue_position: int = Field(ge=0)
+    stage: str | None
+    category: Category
+    attempts: int
+    result_url: str | None
+    person_image_url: str | None
+    garment_image_url: str | None
+    source_url: str | None
+    page_url: str | None
+    profile_id: str | None
+    metadata: dict[str, Any] | None
+    error: str | None
+    error_code: str | None
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+    kept: bool
+
+
+class Accepted(BaseModel):
+    session_id: str
+    status: Literal["queued"]
+    queue_position: int
+    poll_url: str
+    events_url: str
+
+
+class Archive(BaseModel):
+    items: list[SessionOut]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading", "error"]
+    engine: str
+    device: str
+    models_loaded: bool
+    queue_depth: int
+    db: Literal["ok", "error"]
+    detail: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class BodyEstimate(BaseModel):
+    measurements: dict[str, Any]
+    size: str
+    sizes: dict[str, Any] | None = None
+    confidence: float

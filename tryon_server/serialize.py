@@ -1,0 +1,57 @@
+"""Rows to the JSON the API answers with."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from .db import Row
+from .signing import UrlSigner
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def profile_json(row: Row, signer: UrlSigner) -> dict[str, Any]:
+    return {
+        "profile_id": row["id"],
+        "name": row["name"],
+        "height_cm": row["height_cm"],
+        "photo_url": signer.url(row["photo_key"]),
+        "created_at": iso(row["created_at"]),
+        "measurements": json.loads(row["measurements"]) if row["measurements"] else None,
+    }
+
+
+def session_json(row: Row, signer: UrlSigner, *, queue_position: int,
+                 live: tuple[str, float] | None = None) -> dict[str, Any]:
+    stage, progress = row["stage"], row["progress"]
+    if live is not None and row["status"] == "processing":
+        stage, progress = live
+    completed = row["status"] == "completed"
+    return {
+        "session_id": row["id"],
+        "status": row["status"],
+        "progress": round(float(progress), 4),
+        "queue_position": queue_position,
+        "stage": stage,
+        "category": row["category"],
+        "attempts": row["attempts"],
+        "result_url": signer.url(row["result_key"]) if completed else None,
+        "person_image_url": signer.url(row["person_key"]),
+        "garment_image_url": signer.url(row["garment_key"]),
+        "source_url": row["source_url"],
+        "page_url": row["page_url"],
+        "profile_id": row["profile_id"],
+        "metadata": json.loads(row["metadata"]) if row["metadata"] else None,
+        "error": row["error"] if row["status"] == "failed" else None,
+        "error_code": row["error_code"] if row["status"] == "failed" else None,
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "expires_at": None if row["kept"] else iso(row["expires_at"]),
+        "kept": bool(row["kept"]),
+    }

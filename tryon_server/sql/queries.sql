@@ -1,0 +1,116 @@
+-- Every query the server runs, by name. db.py loads this file once; code calls queries by name.
+-- A block starts with "-- name: <name>" and runs to the next one.
+
+-- name: insert_token
+INSERT INTO tokens (token_hash, created_at) VALUES (:token_hash, :now);
+
+-- name: token_exists
+SELECT 1 FROM tokens WHERE token_hash = :token_hash;
+
+-- name: delete_token
+DELETE FROM tokens WHERE token_hash = :token_hash;
+
+-- name: insert_profile
+INSERT INTO profiles (id, owner, name, height_cm, photo_key, photo_sha256, created_at)
+VALUES (:id, :owner, :name, :height_cm, :photo_key, :photo_sha256, :now);
+
+-- name: get_profile
+SELECT * FROM profiles WHERE id = :id AND owner = :owner;
+
+-- name: list_profiles
+SELECT * FROM profiles WHERE owner = :owner ORDER BY created_at DESC, id;
+
+-- name: delete_profile
+DELETE FROM profiles WHERE id = :id AND owner = :owner;
+
+-- name: set_profile_measurements
+UPDATE profiles SET measurements = :measurements WHERE id = :id AND owner = :owner;
+
+-- name: insert_session
+INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key, person_sha256,
+                      garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at)
+VALUES (:id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
+        :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at);
+
+-- name: get_session
+SELECT * FROM sessions WHERE id = :id AND owner = :owner;
+
+-- name: get_session_any_owner
+SELECT * FROM sessions WHERE id = :id;
+
+-- name: queue_position
+-- 1 for next in line: the queued sessions ahead of this one, plus itself
+SELECT COUNT(*) FROM sessions WHERE status = 'queued' AND seq <= :seq;
+
+-- name: count_queued
+SELECT COUNT(*) FROM sessions WHERE status = 'queued';
+
+-- name: unfinished_sessions
+-- crash recovery: everything accepted and not finished, oldest first
+SELECT id, status FROM sessions WHERE status IN ('queued', 'processing') ORDER BY seq;
+
+-- name: requeue_processing
+UPDATE sessions SET status = 'queued', stage = 'queued', progress = 0, updated_at = :now
+WHERE status = 'processing';
+
+-- name: claim_session
+-- queued -> processing; the status guard makes a double claim (or a claim of a deleted row) a no-op
+UPDATE sessions SET status = 'processing', stage = 'starting', progress = 0,
+                    attempts = attempts + 1, updated_at = :now
+WHERE id = :id AND status = 'queued'
+RETURNING *;
+
+-- name: retry_session
+UPDATE sessions SET status = 'queued', stage = 'retrying', progress = 0, updated_at = :now
+WHERE id = :id AND status = 'processing';
+
+-- name: complete_session
+UPDATE sessions SET status = 'completed', stage = 'done', progress = 1, result_key = :result_key,
+                    updated_at = :now
+WHERE id = :id AND status = 'processing';
+
+-- name: fail_session
+UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = :error_code,
+                    updated_at = :now
+WHERE id = :id AND status IN ('queued', 'processing');
+
+-- name: set_kept
+UPDATE sessions SET kept = :kept, updated_at = :now WHERE id = :id AND owner = :owner;
+
+-- name: delete_session
+DELETE FROM sessions WHERE id = :id AND owner = :owner RETURNING person_key, garment_key, result_key;
+
+-- name: archive_page
+-- keyset pagination on (created_at, seq), newest first
+SELECT * FROM sessions
+WHERE owner = :owner AND status = 'completed'
+  AND (:cursor_created IS NULL OR created_at < :cursor_created
+       OR (created_at = :cursor_created AND seq < :cursor_seq))
+ORDER BY created_at DESC, seq DESC
+LIMIT :limit;
+
+-- name: expired_sessions
+SELECT id, person_key, garment_key, result_key FROM sessions
+WHERE kept = 0 AND expires_at < :now AND status IN ('completed', 'failed')
+LIMIT 500;
+
+-- name: delete_session_by_id
+DELETE FROM sessions WHERE id = :id;
+
+-- name: owner_files
+SELECT person_key AS key FROM sessions WHERE owner = :owner
+UNION ALL SELECT garment_key FROM sessions WHERE owner = :owner
+UNION ALL SELECT result_key FROM sessions WHERE owner = :owner AND result_key IS NOT NULL
+UNION ALL SELECT photo_key FROM profiles WHERE owner = :owner;
+
+-- name: owner_unfinished_sessions
+SELECT id FROM sessions WHERE owner = :owner AND status IN ('queued', 'processing');
+
+-- name: all_file_keys
+SELECT person_key AS key FROM sessions
+UNION ALL SELECT garment_key FROM sessions
+UNION ALL SELECT result_key FROM sessions WHERE result_key IS NOT NULL
+UNION ALL SELECT photo_key FROM profiles;
+
+-- name: count_by_status
+SELECT status, COUNT(*) AS n FROM sessions GROUP BY status;

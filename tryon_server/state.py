@@ -1,0 +1,38 @@
+"""The objects one running server is made of, built once in app.py and shared by the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from .config import Settings
+from .db import Database
+from .events import SessionEvents
+from .inference import InferenceRunner
+from .metrics import Metrics
+from .queue import SessionQueue
+from .ratelimit import RateLimiter
+from .signing import UrlSigner
+from .storage import Storage
+from .worker import Worker
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    storage: Storage
+    signer: UrlSigner
+    queue: SessionQueue
+    events: SessionEvents
+    runner: InferenceRunner
+    worker: Worker
+    metrics: Metrics
+    limiter: RateLimiter
+    # token hashes known to exist: saves a query on every poll; entries leave when a token is deleted
+    known_tokens: set[str] = field(default_factory=set)
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.tryon

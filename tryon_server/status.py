@@ -1,0 +1,20 @@
+"""Session status: moves only forward, queued -> processing -> completed | failed.
+
+A processing session may go back to queued in two cases only: crash recovery at start-up, and a
+retry after an unexpected engine error (its attempt counter says how many tries it has had).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Status(str, Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED})
+UNFINISHED: frozenset[Status] = frozenset({Status.QUEUED, Status.PROCESSING})

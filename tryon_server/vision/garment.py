@@ -1,0 +1,379 @@
+"""Garment cut-out and the garment's own key points, from a product photo.
+
+Product photos are a garment on a plain or near-plain background (white, grey, a soft gradient).
+The cut-out is a colour distance to the background colour measured on the photo's border, kept
+only where it is *connected* to the border (so a white stripe inside a shirt stays garment),
+cleaned with morphology; when that finds nothing sensible it falls back to GrabCut. A photo
+that already has transparency (RGBA cut-out) is used as is.
+
+Key points are found on the mask's outline: armpits, neckline and crotch are the deepest
+concavities (convexity defects) of the outline, which holds for any pattern and any colour.
+Coordinates are in the cut-out image's pixels; names use image sides ("l" = image left).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..exceptions import InputRejected
+
+# Garment photos are analysed and warped at most this size: more pixels add no detail that
+# survives the warp onto a torso a few hundred pixels wide, and cost time.
+MAX_SIDE = 768
+
+UNREADABLE = (
+    "The garment could not be cut out of its photo: use a product photo of the garment alone, "
+    "laid flat or on a plain background."
+)
+
+
+@dataclass
+class GarmentCutout:
+    """A garment separated from its background, with its key points."""
+
+    rgb: np.ndarray  # HxWx3 uint8
+    alpha: np.ndarray  # HxW float32 in [0, 1]
+    background: np.ndarray  # (3,) float32 RGB of the product photo's background (its white)
+    category: str
+    keypoints: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (x, y)
+    method: str = "colour"  # "alpha", "colour" or "grabcut"
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(self.alpha > 0.5)
+        return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def cut_out(garment: Image.Image | np.ndarray, category: str) -> GarmentCutout:
+    """Separate the garment from its background and find its key points for `category`.
+
+    Raises `InputRejected(code="garment_unreadable")` when no single garment-shaped region
+    can be found (a busy photo, a person wearing it, an empty picture).
+    """
+    rgb, given_alpha = _to_arrays(garment)
+    if given_alpha is not None and (given_alpha < 128).mean() > 0.05:
+        mask = given_alpha > 127
+        background = np.array([255.0, 255.0, 255.0], np.float32)
+        method = "alpha"
+    else:
+        mask, background = colour_mask(rgb)
+        method = "colour"
+        if not _plausible(mask):
+            mask = grabcut_mask(rgb)
+            method = "grabcut"
+    mask = clean_mask(mask)
+    if not _plausible(mask):
+        raise InputRejected(UNREADABLE, code="garment_unreadable")
+    alpha = _soft_alpha(mask)
+    cut = GarmentCutout(rgb=rgb, alpha=alpha, background=background, category=category, method=method)
+    cut.keypoints = find_keypoints(mask, category)
+    return cut
+
+
+def _to_arrays(garment: Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    if isinstance(garment, np.ndarray):
+        image = Image.fromarray(garment)
+    else:
+        image = garment
+    if max(image.size) > MAX_SIDE:
+        scale = MAX_SIDE / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    alpha = None
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[:, :, 3]
+        # what is transparent has no meaningful colour: make it white, like a product backdrop
+        rgb = np.where(alpha[:, :, None] > 0, rgba[:, :, :3], 255).astype(np.uint8)
+    else:
+        rgb = np.asarray(image.convert("RGB")).copy()
+    return rgb, alpha
+
+
+def colour_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Garment = everything not connected to the border through background-coloured pixels.
+
+    The background colour is the median of a thin border; the tolerance adapts to how much the
+    border itself varies (gradients, paper texture, JPEG noise). Returns (bool mask, bg RGB).
+    """
+    h, w = rgb.shape[:2]
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    b = max(2, int(0.02 * min(h, w)))
+    border = np.concatenate([lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3),
+                             lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)])
+    bg_lab = np.median(border, axis=0)
+    border_dist = np.linalg.norm(border - bg_lab, axis=1)
+    tol = float(np.clip(np.percentile(border_dist, 95) * 1.5 + 6.0, 8.0, 30.0))
+    dist = np.linalg.norm(lab - bg_lab, axis=2)
+    near_bg = (dist < tol).astype(np.uint8)
+    n, labels = cv2.connectedComponents(near_bg, connectivity=4)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge_labels = edge_labels[edge_labels > 0]
+    background_mask = np.isin(labels, edge_labels)
+    rgb_border = np.concatenate([rgb[:b].reshape(-1, 3), rgb[-b:].reshape(-1, 3),
+                                 rgb[:, :b].reshape(-1, 3), rgb[:, -b:].reshape(-1, 3)])
+    bg_rgb = np.median(rgb_border, axis=0).astype(np.float32)
+    return ~background_mask, bg_rgb
+
+
+def grabcut_mask(rgb: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """GrabCut from a rectangle 4 % inside the frame: slower, for backgrounds that are not one
+    colour (a textured floor, a shadowed wall)."""
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    rect = (int(0.04 * w), int(0.04 * h), int(0.92 * w), int(0.92 * h))
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), mask, rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:
+        return np.zeros((h, w), bool)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def clean_mask(mask: np.ndarray) -> np.ndarray:
+    """Open away specks, keep the largest region, fill its holes, close small notches."""
+    h, w = mask.shape
+    k = max(3, int(0.006 * max(h, w)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return np.zeros_like(mask, bool)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    m = (labels == largest).astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(m)
+    cv2.drawContours(filled, contours, -1, 1, -1)
+    filled = cv2.morphologyEx(filled, cv2.MORPH_CLOSE, kernel)
+    return filled.astype(bool)
+
+
+def _plausible(mask: np.ndarray) -> bool:
+    frac = float(mask.mean())
+    return 0.03 < frac < 0.95
+
+
+def _soft_alpha(mask: np.ndarray) -> np.ndarray:
+    """Anti-aliased edge: a one-pixel blur of the hard mask, so the warp does not stair-step."""
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.8)
+
+
+# --- key points -----------------------------------------------------------------------------
+
+
+def find_keypoints(mask: np.ndarray, category: str) -> dict[str, np.ndarray]:
+    """Key points of a flat garment, by category: see `_top_points` and `_bottom_points`."""
+    outline = _outline(mask)
+    if category == "lower":
+        return _bottom_points(mask, outline)
+    points = _top_points(mask, outline, long_garment=category == "dress")
+    if category == "dress":
+        points.update(_dress_extra(mask, points))
+    return points
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return max(contours, key=cv2.contourArea)
+
+
+def _defects(outline: np.ndarray, min_depth: float) -> list[tuple[np.ndarray, float]]:
+    """Concavities of the outline: (deepest point, depth in px), deepest first."""
+    hull = cv2.convexHull(outline, returnPoints=False)
+    if hull is None or len(hull) < 4:
+        return []
+    hull = np.sort(hull.ravel())[:, None]
+    try:
+        found = cv2.convexityDefects(outline, hull)
+    except cv2.error:
+        return []
+    if found is None:
+        return []
+    out = []
+    for _, _, far, depth in found[:, 0]:
+        d = depth / 256.0
+        if d >= min_depth:
+            out.append((outline[far, 0].astype(np.float64), d))
+    return sorted(out, key=lambda t: -t[1])
+
+
+def _row_extent(mask: np.ndarray, y: int) -> tuple[float, float]:
+    y = int(np.clip(y, 0, mask.shape[0] - 1))
+    xs = np.nonzero(mask[y])[0]
+    if len(xs) == 0:
+        return float("nan"), float("nan")
+    return float(xs[0]), float(xs[-1])
+
+
+def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = False) -> dict[str, np.ndarray]:
+    """neck_l/neck_r (collar tops), neck (front neckline dip), shoulder_l/r, armpit_l/r,
+    hem_l/hem_r, and where there are sleeves, cuff_l_out/cuff_l_in (and _r)."""
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    gw, gh = x1 - x0 + 1, y1 - y0 + 1
+    cx = float(np.median(xs))  # the body of the garment holds most pixels: robust centre
+    top = np.full(mask.shape[1], np.inf)
+    cols = np.nonzero(mask.any(0))[0]
+    top[cols] = mask[:, cols].argmax(0)
+
+    defects = _defects(outline, min_depth=0.02 * gh)
+    # armpits: deepest concavities in the upper part, one each side of the centre, with a sleeve
+    # reaching out beyond them (else a dress's waist would pass for an armpit)
+    reach = 0.5 if not long_garment else 0.3
+    arm_l = arm_r = None
+    for p, _ in defects:
+        if p[1] > y0 + reach * gh or p[1] < y0 + 0.08 * gh:
+            continue
+        above = mask[int(y0):int(p[1])]
+        if p[0] < cx - 0.15 * gw and arm_l is None and above[:, : max(0, int(p[0] - 0.05 * gw))].any():
+            arm_l = p
+        elif p[0] > cx + 0.15 * gw and arm_r is None and above[:, int(p[0] + 0.05 * gw):].any():
+            arm_r = p
+    hem_y = y1 - 0.015 * gh
+    hl, hr = _row_extent(mask, int(hem_y))
+    sleeveless = arm_l is None or arm_r is None
+    if sleeveless:
+        # sleeveless: the shoulder straps' outer ends are the widest points of the top band, and
+        # the armhole ends about 0.6 shoulder widths lower (body proportions)
+        band = mask[int(y0): int(y0 + 0.06 * gh) + 1]
+        cols = np.nonzero(band.any(0))[0]
+        sl, sr = float(cols.min()), float(cols.max())
+        ay = y0 + 0.03 * gh + 0.6 * (sr - sl)
+        al, ar = _row_extent(mask, int(ay))
+        arm_l = np.array([al, ay])
+        arm_r = np.array([ar, ay])
+
+    # collar tops: the highest garment points either side of the centre, near the centre
+    def highest(lo: float, hi: float) -> np.ndarray:
+        sel = np.arange(int(max(lo, 0)), int(min(hi, mask.shape[1] - 1)) + 1)
+        sel = sel[np.isfinite(top[sel])]
+        i = sel[np.argmin(top[sel])] if len(sel) else int(cx)
+        return np.array([float(i), float(top[i])])
+
+    half = 0.5 * (arm_r[0] - arm_l[0])
+    neck_l = highest(cx - 0.75 * half, cx - 0.05 * half)
+    neck_r = highest(cx + 0.05 * half, cx + 0.75 * half)
+    # neckline dip: lowest top-outline point between the collar tops
+    between = np.arange(int(neck_l[0]) + 1, max(int(neck_r[0]), int(neck_l[0]) + 2))
+    between = between[np.isfinite(top[between])]
+    if len(between):
+        i = between[np.argmax(top[between])]
+        neck = np.array([float(i), float(top[i])])
+    else:
+        neck = np.array([cx, float(top[int(cx)])])
+    # shoulder tips: on the top outline straight above the armpits, where the sleeve seam sits
+    sl_x, sr_x = (sl, sr) if sleeveless else (arm_l[0], arm_r[0])
+    def top_near(x: float, inward: int) -> float:
+        # the highest outline point within a few columns inward: a strap's corner is sharp
+        lo, hi = sorted((int(x), int(x) + inward))
+        seg = top[max(lo, 0): min(hi, mask.shape[1] - 1) + 1]
+        seg = seg[np.isfinite(seg)]
+        return float(seg.min()) if len(seg) else float(y0)
+
+    reach_in = max(1, int(0.03 * gw)) if sleeveless else 1
+    shoulder_l = np.array([sl_x, top_near(sl_x, reach_in)])
+    shoulder_r = np.array([sr_x, top_near(sr_x, -reach_in)])
+
+    points: dict[str, np.ndarray] = {
+        "neck_l": neck_l, "neck_r": neck_r, "neck": neck,
+        "shoulder_l": shoulder_l, "shoulder_r": shoulder_r,
+        "armpit_l": np.asarray(arm_l, float), "armpit_r": np.asarray(arm_r, float),
+        "hem_l": np.array([hl, hem_y]), "hem_r": np.array([hr, hem_y]),
+    }
+    for side, sign, tip, pit in (("l", -1, shoulder_l, arm_l), ("r", 1, shoulder_r, arm_r)):
+        if sleeveless:
+            break
+        cuff = _cuff(mask, tip, np.asarray(pit, float), sign)
+        if cuff is not None:
+            points[f"cuff_{side}_out"], points[f"cuff_{side}_in"] = cuff
+    return points
+
+
+def _cuff(mask: np.ndarray, tip: np.ndarray, pit: np.ndarray, sign: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two ends of a sleeve's opening: the sleeve is the garment beyond the line from the
+    shoulder tip to the armpit; its far end along the sleeve's axis is the cuff."""
+    ys, xs = np.nonzero(mask)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    seam = pit - tip
+    normal = np.array([seam[1], -seam[0]])
+    normal /= np.linalg.norm(normal) + 1e-9
+    if np.dot(normal, [sign, 0]) < 0:
+        normal = -normal
+    outside = np.zeros(mask.shape, np.uint8)
+    outside[ys, xs] = ((pts - tip) @ normal > 2.0).astype(np.uint8)
+    # the sleeve is the largest piece beyond the seam line (a flared hem can poke out too)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(outside, connectivity=8)
+    if n <= 1:
+        return None
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    sy, sx = np.nonzero(labels == biggest)
+    sleeve = np.stack([sx, sy], 1).astype(np.float64)
+    if len(sleeve) < 0.01 * len(pts):
+        return None
+    root = (tip + pit) / 2
+    axis = sleeve.mean(0) - root
+    length = np.linalg.norm(axis)
+    if length < 1:
+        return None
+    axis /= length
+    proj = (sleeve - root) @ axis
+    far = sleeve[proj >= proj.max() - max(2.0, 0.2 * proj.max())]
+    perp = np.array([-axis[1], axis[0]])
+    side = (far - root) @ perp
+    a, b = far[np.argmin(side)], far[np.argmax(side)]
+    # "out" is the edge continuing the shoulder line (the upper one for a hanging sleeve)
+    return (a, b) if a[1] <= b[1] else (b, a)
+
+
+def _dress_extra(mask: np.ndarray, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A dress's waist: the narrowest row between the armpits and 70 % of the way to the hem."""
+    ya = int(max(points["armpit_l"][1], points["armpit_r"][1]))
+    yh = int(points["hem_l"][1])
+    lo, hi = ya + int(0.1 * (yh - ya)), ya + int(0.6 * (yh - ya))
+    best_y, best_w = lo, np.inf
+    for y in range(lo, max(hi, lo + 1)):
+        l, r = _row_extent(mask, y)
+        if np.isfinite(l) and r - l < best_w:
+            best_y, best_w = y, r - l
+    l, r = _row_extent(mask, best_y)
+    return {"waist_l": np.array([l, best_y], float), "waist_r": np.array([r, best_y], float)}
+
+
+def _bottom_points(mask: np.ndarray, outline: np.ndarray) -> dict[str, np.ndarray]:
+    """waist_l/waist_r, and for trousers crotch plus each leg's hem (hem_l_out, hem_l_in,
+    hem_r_in, hem_r_out); for a skirt hem_l/hem_r."""
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    gw, gh = x1 - x0 + 1, y1 - y0 + 1
+    cx = 0.5 * (x0 + x1)
+    wy = y0 + 0.02 * gh
+    wl, wr = _row_extent(mask, int(wy))
+    points: dict[str, np.ndarray] = {"waist_l": np.array([wl, wy]), "waist_r": np.array([wr, wy])}
+    crotch = None
+    for p, depth in _defects(outline, min_depth=0.08 * gh):
+        if abs(p[0] - cx) < 0.2 * gw and p[1] > y0 + 0.15 * gh:
+            crotch = p
+            break
+    hem_y = y1 - 0.015 * gh
+    if crotch is None:
+        hl, hr = _row_extent(mask, int(hem_y))
+        points.update(hem_l=np.array([hl, hem_y]), hem_r=np.array([hr, hem_y]))
+        return points
+    points["crotch"] = crotch
+    # each leg's hem: runs of garment along a row just above the bottom of that leg
+    left_bottom = ys[xs < crotch[0]].max()
+    right_bottom = ys[xs >= crotch[0]].max()
+    for side, bottom, sel in (("l", left_bottom, slice(0, int(crotch[0]))),
+                              ("r", right_bottom, slice(int(crotch[0]), mask.shape[1]))):
+        y = int(bottom - 0.015 * gh)
+        row = np.nonzero(mask[y, sel])[0] + (sel.start or 0)
+        if len(row) == 0:
+            row = np.array([int(crotch[0])])
+        a, b = float(row.min()), float(row.max())
+        out, inn = (a, b) if side == "l" else (b, a)
+        points[f"hem_{side}_out"] = np.array([out, float(y)])
+        points[f"hem_{side}_in"] = np.array([inn, float(y)])
+    return points
