@@ -6,6 +6,7 @@ must be forced (an error on every attempt, a hang) or must cost nothing (queue o
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -81,3 +82,9 @@ class StuckEngine(InstantEngine):
             self.stuck_once = True
             self.release.wait(60)
         return super().run(job, progress)
+
+
+def instant_engine(settings: object) -> InstantEngine:
+    """For a server started as a subprocess: `run.py --engine tests.doubles:instant_engine`.
+    TRYON_TEST_ENGINE_DELAY (seconds) makes each try-on take that long."""
+    return InstantEngine(delay_s=float(os.environ.get("TRYON_TEST_ENGINE_DELAY", "0")))
