@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .. import images
 from ..auth import require_owner
 from ..exceptions import NotReady, ValidationFailed
 from ..state import get_state
 from ..uploads import read_file_field, read_form, text_field
 from .profiles import load_profile, parse_height, store_clean_image
 
+ANALYSIS_LONG_SIDE = 1536
 _analyzer = None  # created and used on the inference thread only
 
 
@@ -52,6 +52,7 @@ async def estimate(request: Request) -> JSONResponse:
     if not state.runner.ready:
         raise NotReady("The models are still loading; try again in a few seconds.", headers={"Retry-After": "5"})
     rgb = clean.image.convert("RGB")
+    rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
     # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on
     result = await state.runner.run(lambda _engine: _estimate_on_inference_thread(rgb, height),
                                     timeout_s=60)

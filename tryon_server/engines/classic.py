@@ -19,8 +19,8 @@ from ..config import Settings
 from ..vision.blend import blend_garment, restore_face
 from ..vision.garment import GarmentCutout, cut_out
 from ..vision.person import PersonAnalyzer, require_landmarks
-from ..vision.regions import garment_region_mask
-from ..vision.warp import warp_garment
+from ..vision.regions import garment_region_mask, hip_line_below
+from ..vision.warp import fill_underarm_gaps, warp_garment
 from .base import ProgressCallback, TryOnJob
 
 log = logging.getLogger("tryon.engines.classic")
@@ -83,7 +83,12 @@ class ClassicEngine:
         progress("parsing", 0.35)
         t = time.perf_counter()
         cut = self._cutout(job.garment, job.category)
-        region = garment_region_mask(analysis, job.category, margin=0.08)
+        # skirts and dresses hang free below the hips: not cut to the legs' outline there
+        free = job.category == "dress" or (job.category == "lower" and "crotch" not in cut.keypoints)
+        region = garment_region_mask(analysis, job.category, margin=0.08, free_below_hips=free)
+        support = analysis.person_mask
+        if free:
+            support = np.maximum(support, hip_line_below(analysis).astype(np.float32))
         timings["parsing"] = time.perf_counter() - t
         job.check_cancelled()
 
@@ -91,6 +96,8 @@ class ClassicEngine:
         progress("warp", 0.55)
         t = time.perf_counter()
         warped = warp_garment(cut, analysis, job.category)
+        if job.category in ("upper", "dress"):
+            warped = fill_underarm_gaps(warped, analysis, region)
         timings["warp"] = time.perf_counter() - t
         job.check_cancelled()
 
@@ -98,7 +105,7 @@ class ClassicEngine:
         progress("blend", 0.8)
         t = time.perf_counter()
         protect = analysis.face_mask | analysis.hair_mask | analysis.hands_mask
-        out = blend_garment(person, warped, analysis.person_mask, region, protect, cut.background,
+        out = blend_garment(person, warped, support, region, protect, cut.background,
                             scale=analysis.shoulder_width)
         out = restore_face(out, person, analysis.face_mask)
         timings["blend"] = time.perf_counter() - t

@@ -53,34 +53,28 @@ def light_gains(person_rgb: np.ndarray, garment_background: np.ndarray) -> np.nd
 
 
 def shading_map(person_rgb: np.ndarray, region: np.ndarray, scale: float) -> np.ndarray:
-    """Multiplicative shading (HxW float32 around 1.0) from the person photo inside `region`.
+    """Multiplicative shading (HxW float32 around 1.0): the folds of the person photo.
 
-    `scale` is the body's size in px (shoulder width): folds are details smaller than about a
-    tenth of it, the light falloff is what is larger. Computed at a quarter size: shading is
-    smooth and this is the blend stage's most expensive step at full size.
+    The photo's luminance mixes light with the old clothes' own colours (a white shirt under a
+    navy jacket). An edge-preserving guided filter keeps those strong albedo edges in its smooth
+    version, so luminance / smooth keeps only the soft, low-contrast variation that folds and
+    creases make. `scale` is the body's size (shoulder width, px). Computed at a quarter size.
     """
     h, w = region.shape
     f = 4
-    small_l = cv2.resize(luminance(person_rgb), (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    small_m = cv2.resize(region.astype(np.float32), (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    s_fine = max(0.6, 0.01 * scale / f)
-    s_coarse = max(2.0, 0.3 * scale / f)
-
-    def masked_blur(x: np.ndarray, sigma: float) -> np.ndarray:
-        num = cv2.GaussianBlur(x * small_m, (0, 0), sigma)
-        den = cv2.GaussianBlur(small_m, (0, 0), sigma)
-        return num / np.maximum(den, 1e-3)
-
-    fine = masked_blur(small_l, s_fine)
-    coarse = masked_blur(small_l, s_coarse)
-    ratio = fine / np.maximum(coarse, 0.02)
-    # folds darken strongly; highlights lift a little (most bright detail is old print/logos)
-    detail = np.where(ratio < 1.0, np.clip(ratio, 0.5, 1.0) ** 0.8, np.clip(ratio, 1.0, 1.3) ** 0.35)
-    inside = small_m > 0.5
-    ref = float(np.median(coarse[inside])) if inside.any() else float(coarse.mean())
-    falloff = np.clip((coarse / max(ref, 0.02)) ** 0.4, 0.75, 1.12)
-    shade = (detail * falloff).astype(np.float32)
-    return cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR)
+    size = (max(1, w // f), max(1, h // f))
+    small_l = cv2.resize(luminance(person_rgb), size, interpolation=cv2.INTER_AREA)
+    fine = cv2.GaussianBlur(small_l, (0, 0), max(0.6, 0.006 * scale / f))
+    radius = max(2, int(0.12 * scale / f))
+    smooth = cv2.ximgproc.guidedFilter(guide=fine, src=fine, radius=radius, eps=0.004)
+    # the offset damps dark clothes, where a little sensor noise is a large relative change
+    ratio = (fine + 0.08) / (smooth + 0.08)
+    # folds darken; bright detail is mostly old print and logos, so it lifts only a little
+    shade = np.where(ratio < 1.0, np.clip(ratio, 0.6, 1.0) ** 0.8, np.clip(ratio, 1.0, 1.2) ** 0.3)
+    inside = cv2.resize(region.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    if inside.any():  # the garment's own brightness stays what the light gains made it
+        shade = shade / max(float(np.median(shade[inside])), 0.5)
+    return cv2.resize(shade.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def composite(person_rgb: np.ndarray, garment_rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -363,7 +363,7 @@ def _face_mask(face_box: tuple[int, int, int, int], shape: tuple[int, int]) -> n
     x, y, bw, bh = face_box
     mask = np.zeros(shape, np.uint8)
     centre = (int(x + bw / 2), int(y + bh * 0.5))
-    axes = (max(1, int(bw * 0.62)), max(1, int(bh * 0.78)))
+    axes = (max(1, int(bw * 0.56)), max(1, int(bh * 0.68)))
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1, -1)
     return mask.astype(bool)
 

@@ -21,6 +21,7 @@ from .garment import GarmentCutout
 from .person import P, PersonAnalysis
 
 GRID_STEP = 8  # px between spline evaluations; the map is linear in between
+SMOOTHING = 30.0  # thin-plate-spline regularisation (scipy's `smoothing`)
 
 
 @dataclass
@@ -35,8 +36,9 @@ class WarpedGarment:
 
 
 @dataclass
-class _Body:
-    """Image-sided body points: "l" is the image's left (the person's right when facing us)."""
+class BodyPoints:
+    """Image-sided body points from the pose: "l" is the image's left (the person's right when
+    they face the camera). Warps and regions work in image sides because garments do."""
 
     sh_l: np.ndarray
     sh_r: np.ndarray
@@ -66,19 +68,23 @@ class _Body:
         return (self.hip_l + self.hip_r) / 2
 
 
-def _body(an: PersonAnalysis) -> _Body:
+def body_points(an: PersonAnalysis) -> BodyPoints:
+    """The pose's joints by image side; elbows seen with visibility under 0.2 are None."""
     lm = an.landmarks
     facing = lm[P.LEFT_SHOULDER, 0] >= lm[P.RIGHT_SHOULDER, 0]  # facing the camera: left is on the right
+
     def pair(left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
         a, b = lm[right, :2].astype(np.float64), lm[left, :2].astype(np.float64)
         return (a, b) if facing else (b, a)
+
     sh_l, sh_r = pair(P.LEFT_SHOULDER, P.RIGHT_SHOULDER)
     el_l, el_r = pair(P.LEFT_ELBOW, P.RIGHT_ELBOW)
-    vis_l, vis_r = (lm[P.RIGHT_ELBOW, 3], lm[P.LEFT_ELBOW, 3]) if facing else (lm[P.LEFT_ELBOW, 3], lm[P.RIGHT_ELBOW, 3])
+    vis_r_side, vis_l_side = lm[P.LEFT_ELBOW, 3], lm[P.RIGHT_ELBOW, 3]
+    vis_l, vis_r = (vis_l_side, vis_r_side) if facing else (vis_r_side, vis_l_side)
     hip_l, hip_r = pair(P.LEFT_HIP, P.RIGHT_HIP)
     knee_l, knee_r = pair(P.LEFT_KNEE, P.RIGHT_KNEE)
     ank_l, ank_r = pair(P.LEFT_ANKLE, P.RIGHT_ANKLE)
-    return _Body(sh_l, sh_r, el_l if vis_l > 0.2 else None, el_r if vis_r > 0.2 else None,
+    return BodyPoints(sh_l, sh_r, el_l if vis_l > 0.2 else None, el_r if vis_r > 0.2 else None,
                  hip_l, hip_r, knee_l, knee_r, ank_l, ank_r)
 
 
@@ -103,16 +109,39 @@ def _garment_half_width(cut: GarmentCutout, y: float) -> tuple[float, float]:
     return float(row[0]), float(row[-1])
 
 
-def _upper_targets(cut: GarmentCutout, b: _Body, category: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+def _mask_extent(mask: np.ndarray, start: np.ndarray, direction: np.ndarray, limit: float) -> float:
+    """How far from `start` along `direction` the person mask goes on (px, up to `limit`)."""
+    h, w = mask.shape
+    steps = np.arange(0.0, max(limit, 1.0), 1.0)
+    pts = start[None, :] + steps[:, None] * direction[None, :]
+    xs = np.clip(pts[:, 0].round().astype(int), 0, w - 1)
+    ys = np.clip(pts[:, 1].round().astype(int), 0, h - 1)
+    inside = mask[ys, xs] > 0.5
+    outside_frame = (pts[:, 0] < 0) | (pts[:, 0] >= w) | (pts[:, 1] < 0) | (pts[:, 1] >= h)
+    gone = np.nonzero(~inside & ~outside_frame)[0]
+    return float(steps[gone[0]]) if len(gone) else float(limit)
+
+
+def _upper_targets(cut: GarmentCutout, b: BodyPoints, category: str,
+                   person_mask: np.ndarray) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Garment key points of a top or dress and their places on the body."""
     k = cut.keypoints
     sw = b.sw
     br = _unit(b.sh_r - b.sh_l)  # across the shoulders, image left -> right
     bd = _unit(b.hip_mid - b.sh_mid)  # down the torso
     up = -bd
     torso = float(np.linalg.norm(b.hip_mid - b.sh_mid))
-    # the shoulder seam sits on the outer top of the shoulder, a little outside the joint
-    tip_l = b.sh_l - br * 0.12 * sw + up * 0.05 * sw
-    tip_r = b.sh_r + br * 0.12 * sw + up * 0.05 * sw
+
+    # the shoulder seam sits on the outer top of the shoulder, outside and above the joint:
+    # how far is read from the person mask (bulky clothes, broad shoulders), within limits
+    def probe(start: np.ndarray, direction: np.ndarray, lo: float, hi: float, keep: float) -> float:
+        d = _mask_extent(person_mask, start, direction, hi * sw)
+        return float(np.clip(keep * d, lo * sw, hi * sw))
+
+    tip_l = b.sh_l - br * probe(b.sh_l, -br, 0.08, 0.25, 0.8)
+    tip_r = b.sh_r + br * probe(b.sh_r, br, 0.08, 0.25, 0.8)
+    tip_l = tip_l + up * probe(tip_l, up, 0.03, 0.25, 0.9)
+    tip_r = tip_r + up * probe(tip_r, up, 0.03, 0.25, 0.9)
     g_l, g_r = k["shoulder_l"], k["shoulder_r"]
     gsw = float(np.linalg.norm(g_r - g_l))
     s = float(np.linalg.norm(tip_r - tip_l)) / gsw
@@ -154,10 +183,36 @@ def _upper_targets(cut: GarmentCutout, b: _Body, category: str) -> tuple[list[st
 
     add("shoulder_l", tip_l)
     add("shoulder_r", tip_r)
+    # halfway between collar and seam, the garment's top edge rests on the shoulder's own outline
+    # (a flat lay's shoulder line is straight, a shoulder is round)
+    top_row = np.where(cut.alpha > 0.5, np.arange(cut.alpha.shape[0])[:, None], cut.alpha.shape[0]).min(0)
+    for side, tip, neck_name in (("l", tip_l, "neck_l"), ("r", tip_r, "neck_r")):
+        gx = 0.5 * (k[neck_name][0] + k[f"shoulder_{side}"][0])
+        gy = float(top_row[int(np.clip(gx, 0, len(top_row) - 1))])
+        if gy >= cut.alpha.shape[0]:
+            continue
+        neck_t = affine(k[neck_name])
+        across = float(np.dot(0.5 * (neck_t + tip) - b.sh_mid, br))
+        start = b.sh_mid + across * br + bd * 0.1 * sw  # on the joint line, a little lower
+        d = _mask_extent(person_mask, start, up, 0.45 * sw)
+        if not 0.03 * sw < d < 0.45 * sw:  # no shoulder edge there (hair, a raised arm): leave it
+            continue
+        names.append(f"shoulder_mid_{side}")
+        src.append(np.array([gx, gy]))
+        dst.append(start + up * (d - 0.02 * sw))
     for n in ("neck_l", "neck_r", "neck"):
         add(n, affine(k[n]))
-    for n in ("armpit_l", "armpit_r", "hem_l", "hem_r"):
-        add(n, fit_side(n, loose=1.15 if n.startswith("armpit") else 1.3))
+    tip_span = float(np.linalg.norm(tip_r - tip_l))
+    for n in ("armpit_l", "armpit_r"):
+        # the armhole's depth follows the body: flat-lay armholes are often cut deep, and a
+        # deep one would put the sleeve's underside at the elbow
+        p = fit_side(n, loose=1.15)
+        v = float(np.dot(p - b_mid, bd_frame))
+        armpit_v = float(np.clip(v, 0.3 * tip_span, 0.45 * tip_span))
+        add(n, p + (armpit_v - v) * bd)
+    for n in ("hem_l", "hem_r"):
+        # a dress's skirt may flare well past the hips; a top's hem stays near the body
+        add(n, fit_side(n, loose=2.0 if category == "dress" else 1.3))
     if "waist_l" in k:
         for n in ("waist_l", "waist_r"):
             add(n, fit_side(n, loose=1.15))
@@ -165,7 +220,7 @@ def _upper_targets(cut: GarmentCutout, b: _Body, category: str) -> tuple[list[st
     for name, y in (("chest_c", (k["armpit_l"][1] + k["armpit_r"][1]) / 2), ("hem_c", k["hem_l"][1])):
         gl, gr_ = _garment_half_width(cut, y)
         p = np.array([(gl + gr_) / 2 if np.isfinite(gl) else g_mid[0], y])
-        v = float(np.dot(affine(p) - b_mid, bd_frame))
+        v = armpit_v if name == "chest_c" else float(np.dot(affine(p) - b_mid, bd_frame))
         names.append(name)
         src.append(p)
         dst.append(b_mid + v * bd)
@@ -185,6 +240,9 @@ def _upper_targets(cut: GarmentCutout, b: _Body, category: str) -> tuple[list[st
             arm = _rot(bd, -sign * np.deg2rad(12))
         turn = _angle(arm) - _angle(g_dir_body)
         turn = (turn + np.pi) % (2 * np.pi) - np.pi
+        # turn most of the way only: a sleeve turned fully onto a hanging arm folds over the
+        # torso side; what sticks out past the arm is cut by the person mask anyway
+        turn = float(np.clip(0.9 * turn, -np.deg2rad(60), np.deg2rad(60)))
         for n in (out_n, in_n):
             q = k[n] - g_tip
             rel = s * (np.dot(q, gr) * br + np.dot(q, gd) * bd_frame)
@@ -203,7 +261,7 @@ def _leg_point(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, dist: float
     return knee + d * (dist - thigh), d
 
 
-def _lower_targets(cut: GarmentCutout, b: _Body) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+def _lower_targets(cut: GarmentCutout, b: BodyPoints) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     k = cut.keypoints
     hr = _unit(b.hip_r - b.hip_l)
     legs_dir = _unit((b.knee_l + b.knee_r) / 2 - b.hip_mid)
@@ -211,8 +269,8 @@ def _lower_targets(cut: GarmentCutout, b: _Body) -> tuple[list[str], list[np.nda
     hj = b.hw
     # a mid-rise waistband: above the hip joints, about 1.55x their span wide
     waist_half = 0.5 * hj * 1.55
-    w_l = b.hip_mid - hr * waist_half + up * 0.45 * hj
-    w_r = b.hip_mid + hr * waist_half + up * 0.45 * hj
+    w_l = b.hip_mid - hr * waist_half + up * 0.7 * hj
+    w_r = b.hip_mid + hr * waist_half + up * 0.7 * hj
     gw_l, gw_r = k["waist_l"], k["waist_r"]
     s = float(np.linalg.norm(w_r - w_l)) / float(np.linalg.norm(gw_r - gw_l))
     g_mid = (gw_l + gw_r) / 2
@@ -221,7 +279,8 @@ def _lower_targets(cut: GarmentCutout, b: _Body) -> tuple[list[str], list[np.nda
     src = [gw_l, gw_r]
     dst = [w_l, w_r]
     if "crotch" in k:
-        crotch_t = b.hip_mid + legs_dir * 0.35 * hj
+        # the crotch sits about half a hip-joint span below the joints (the rise is ~1.2 spans)
+        crotch_t = b.hip_mid + legs_dir * 0.5 * hj
         names.append("crotch")
         src.append(k["crotch"])
         dst.append(crotch_t)
@@ -230,15 +289,17 @@ def _lower_targets(cut: GarmentCutout, b: _Body) -> tuple[list[str], list[np.nda
         for name, gx, sign in (("hip_l", gl, -1.0), ("hip_r", gr_, 1.0)):
             names.append(name)
             src.append(np.array([gx, k["crotch"][1]]))
-            dst.append(crotch_t + sign * hr * 0.5 * hj * 1.65)
+            dst.append(crotch_t + sign * hr * 0.5 * hj * 1.9)
         for side, hip, knee, ank, sign in (("l", b.hip_l, b.knee_l, b.ank_l, -1.0), ("r", b.hip_r, b.knee_r, b.ank_r, 1.0)):
             g_out, g_in = k[f"hem_{side}_out"], k[f"hem_{side}_in"]
             g_hem_c = (g_out + g_in) / 2
-            g_len = s * float(g_hem_c[1] - k["crotch"][1])
+            # a flat lay's waist is ~1.3x the body's width seen from the front (the body is
+            # deep as well as wide): lengths use the garment's true scale, not the squeezed one
+            g_len = 1.3 * s * float(g_hem_c[1] - k["crotch"][1])
             leg_len = float(np.linalg.norm(knee - hip) + np.linalg.norm(ank - knee))
-            # from the hip joint: the crotch sits ~0.35 hj below it
-            reach = min(g_len + 0.35 * hj, leg_len * 1.02)
-            if g_len + 0.35 * hj > 0.8 * leg_len:  # full-length trousers end at the ankle
+            # from the hip joint: the crotch sits ~0.5 hj below it
+            reach = min(g_len + 0.5 * hj, leg_len * 1.02)
+            if g_len + 0.5 * hj > 0.65 * leg_len:  # full-length trousers end at the ankle
                 reach = leg_len * 1.02
             hem_c, d = _leg_point(hip, knee, ank, reach)
             perp = np.array([-d[1], d[0]])
@@ -282,11 +343,11 @@ def _lower_targets(cut: GarmentCutout, b: _Body) -> tuple[list[str], list[np.nda
 
 def garment_targets(cut: GarmentCutout, analysis: PersonAnalysis, category: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Pairs of (garment key point, body point) for `category`: names, src (N,2), dst (N,2)."""
-    b = _body(analysis)
+    b = body_points(analysis)
     if category == "lower":
         names, src, dst = _lower_targets(cut, b)
     else:
-        names, src, dst = _upper_targets(cut, b, category)
+        names, src, dst = _upper_targets(cut, b, category, analysis.person_mask)
     return names, np.array(src, float), np.array(dst, float)
 
 
@@ -311,7 +372,9 @@ def warp_garment(cut: GarmentCutout, analysis: PersonAnalysis, category: str) ->
     if bx1 - bx0 < 2 or by1 - by0 < 2:
         return WarpedGarment(rgb, alpha, src, dst, names)
     # backward map: for each canvas pixel, where in the garment photo it comes from
-    spline = RBFInterpolator(dst, src, kernel="thin_plate_spline", smoothing=1e-3)
+    # a little smoothing: the points need not be hit to the pixel, and it keeps a pattern's
+    # straight lines from waving between neighbouring points (measured by eye on the fixtures)
+    spline = RBFInterpolator(dst, src, kernel="thin_plate_spline", smoothing=SMOOTHING)
     gxs = np.arange(bx0, bx1 + GRID_STEP, GRID_STEP, dtype=np.float64)
     gys = np.arange(by0, by1 + GRID_STEP, GRID_STEP, dtype=np.float64)
     gx, gy = np.meshgrid(gxs, gys)
@@ -328,3 +391,52 @@ def warp_garment(cut: GarmentCutout, analysis: PersonAnalysis, category: str) ->
     rgb[by0:by1, bx0:bx1] = out[:, :, :3]
     alpha[by0:by1, bx0:bx1] = np.clip(out[:, :, 3], 0.0, 1.0)
     return WarpedGarment(rgb, alpha, src, dst, names)
+
+
+def fill_underarm_gaps(warped: WarpedGarment, analysis: PersonAnalysis, region: np.ndarray) -> WarpedGarment:
+    """Close the notch between a sleeve and the torso side.
+
+    A flat-lay's sleeve leaves the body at an angle; turned down onto a hanging arm, the notch
+    between its underside and the torso would show the old clothes as a spike. Such notches
+    (concavities of the warped garment at the sides, below the armpits, on the body) are filled
+    by inpainting from the garment around them, like the fabric folded under the arm. Done at a
+    quarter size: the fill is smooth anyway.
+    """
+    h, w = warped.alpha.shape
+    b = body_points(analysis)
+    sw = max(b.sw, 1.0)
+    f = 4
+    size = (max(1, w // f), max(1, h // f))
+    a = cv2.resize(warped.alpha, size, interpolation=cv2.INTER_AREA)
+    solid = (a > 0.5).astype(np.uint8)
+    k = max(3, int(0.35 * sw / f) | 1)
+    closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    holes = (closed > 0) & (solid == 0)
+    # only at the sides, below the shoulders: the neckline is a concavity to keep
+    ys, xs = np.mgrid[0: size[1], 0: size[0]].astype(np.float32) * f
+    across = _unit(b.sh_r - b.sh_l)
+    down = _unit(b.hip_mid - b.sh_mid)
+    rel_x = (xs - b.sh_mid[0]) * across[0] + (ys - b.sh_mid[1]) * across[1]
+    rel_y = (xs - b.sh_mid[0]) * down[0] + (ys - b.sh_mid[1]) * down[1]
+    body = cv2.resize((region & (analysis.person_mask > 0.5)).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    holes &= (np.abs(rel_x) > 0.3 * sw) & (rel_y > 0.2 * sw) & body
+    # and only next to an armpit: a fitted waist further down is the garment's shape
+    near_pit = np.zeros_like(holes)
+    for name, pt in zip(warped.names, warped.dst_points):
+        if name.startswith("armpit"):
+            near_pit |= np.hypot(xs - pt[0], ys - pt[1]) < 0.8 * sw
+    holes &= near_pit
+    if not holes.any():
+        return warped
+    small_rgb = np.clip(cv2.resize(warped.rgb, size, interpolation=cv2.INTER_AREA), 0, 255).astype(np.uint8)
+    # outside the garment the warped colour is the product photo's backdrop: never copy it in
+    near = cv2.dilate(holes.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    unknown = holes | (near & (a < 0.95))
+    filled = cv2.inpaint(small_rgb, unknown.astype(np.uint8), max(3, k // 2), cv2.INPAINT_TELEA)
+    hole_full = cv2.resize(holes.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    fill_full = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    new_alpha = np.maximum(warped.alpha, np.clip(hole_full * 1.5, 0, 1))
+    mix = np.clip(hole_full * 1.5, 0, 1)[:, :, None] * (warped.alpha[:, :, None] < 0.5)
+    new_rgb = warped.rgb * (1 - mix) + fill_full * mix
+    return WarpedGarment(new_rgb.astype(np.float32), new_alpha.astype(np.float32), warped.src_points,
+                         warped.dst_points, warped.names)

@@ -1,0 +1,77 @@
+"""Garment cut-out and key points on the drawn product photos of tests/garments.py."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.garments import draw_dress, draw_top, draw_trousers, garment_mask
+from tryon_server.exceptions import InputRejected
+from tryon_server.vision.garment import cut_out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def _truth(name: str, shape: tuple[int, int]) -> np.ndarray:
+    m = garment_mask(name).astype(np.uint8)
+    return cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+
+
+@pytest.mark.parametrize("name,draw,category", [("top", draw_top, "upper"), ("trousers", draw_trousers, "lower"),
+                                                ("dress", draw_dress, "dress")])
+def test_cutout_matches_the_drawn_outline(name, draw, category):
+    cut = cut_out(draw(), category)
+    mask = cut.alpha > 0.5
+    assert cut.method == "colour"
+    assert _iou(mask, _truth(name, mask.shape)) > 0.97
+
+
+def test_top_key_points_sit_on_the_drawn_corners():
+    k = cut_out(draw_top(), "upper").keypoints  # drawn at 600x720, under the 768 limit: same pixels
+    expect = {"neck_l": (240, 60), "neck_r": (360, 60), "neck": (300, 105), "shoulder_l": (175, 80),
+              "shoulder_r": (425, 80), "armpit_l": (178, 215), "armpit_r": (422, 215),
+              "hem_l": (172, 660), "hem_r": (428, 660)}
+    for name, (x, y) in expect.items():
+        assert np.hypot(k[name][0] - x, k[name][1] - y) < 15, (name, k[name])
+    # the sleeve openings: towards the drawn cuffs (55,205)-(115,262) and mirrored
+    assert k["cuff_l_out"][0] < 100 and k["cuff_r_out"][0] > 500
+    assert 180 < k["cuff_l_in"][1] < 275
+
+
+def test_trouser_key_points_find_waist_crotch_and_both_leg_hems():
+    cut = cut_out(draw_trousers(), "lower")
+    k = cut.keypoints
+    scale = cut.alpha.shape[0] / 800  # drawn at 800 px high, analysed at 768
+    assert "crotch" in k
+    assert abs(k["crotch"][0] - 250 * scale) < 12 and 280 * scale < k["crotch"][1] < 360 * scale
+    assert abs(k["waist_l"][0] - 130 * scale) < 10 and abs(k["waist_r"][0] - 370 * scale) < 10
+    assert k["hem_l_out"][0] < k["hem_l_in"][0] < k["crotch"][0] < k["hem_r_in"][0] < k["hem_r_out"][0]
+    assert k["hem_l_out"][1] > 700 * scale
+
+
+def test_sleeveless_dress_has_no_cuffs_and_a_waist_between_armpits_and_hem():
+    k = cut_out(draw_dress(), "dress").keypoints
+    assert not any(n.startswith("cuff") for n in k)
+    assert k["armpit_l"][1] < k["waist_l"][1] < k["hem_l"][1]
+    assert k["waist_r"][0] - k["waist_l"][0] < k["hem_r"][0] - k["hem_l"][0]
+
+
+def test_transparent_png_cutout_uses_its_alpha():
+    rgb = np.asarray(draw_top())
+    alpha = (garment_mask("top") * 255).astype(np.uint8)
+    rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    cut = cut_out(rgba, "upper")
+    assert cut.method == "alpha"
+    assert _iou(cut.alpha > 0.5, garment_mask("top")) > 0.99
+
+
+def test_empty_product_photo_is_refused_as_unreadable():
+    blank = Image.new("RGB", (400, 500), (245, 245, 245))
+    with pytest.raises(InputRejected) as err:
+        cut_out(blank, "upper")
+    assert err.value.code == "garment_unreadable"
+    assert "garment" in err.value.message
