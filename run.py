@@ -12,7 +12,7 @@ import uvicorn
 
 from tryon_server.app import WILDCARD_HOSTS, create_app
 from tryon_server.config import parse_settings
-from tryon_server.engines import create_engine
+from tryon_server.engines import resolve_choice
 from tryon_server.exceptions import ConfigError
 from tryon_server.logs import configure_logging
 
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     log = logging.getLogger("tryon.run")
     try:
-        create_engine(settings)  # fail fast, with the reason, before anything listens
+        # fail fast, with the reason, before anything listens; `auto` is decided (and explained) once
+        settings = settings.with_(engine=resolve_choice(settings))
     except ConfigError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)

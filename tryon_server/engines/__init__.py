@@ -49,30 +49,38 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def create_engine(settings: Settings) -> Engine:
-    """Build (not load) the engine that `settings.engine` asks for."""
+def resolve_choice(settings: Settings) -> str:
+    """The concrete engine `settings.engine` means here: `auto` becomes `classic` or `diffusion`
+    (logging why once); `diffusion` with its weights missing raises ConfigError with the reason."""
     choice = settings.engine
-    if choice == "classic":
-        return _classic(settings)
     if choice == "diffusion":
         reason = _diffusion_unavailable_reason(settings)
         if reason:
             raise ConfigError(f"The diffusion engine cannot start: {reason}.")
-        return _diffusion(settings)
-    if choice == "auto":
+    elif choice == "auto":
         reason = _diffusion_unavailable_reason(settings)
         if reason is None and not _cuda_available():
             reason = "no CUDA GPU was found (diffusion on a CPU takes many minutes per try-on)"
         if reason is None:
             log.info("engine auto: using diffusion")
-            return _diffusion(settings)
+            return "diffusion"
         log.warning("engine auto: using classic because %s", reason)
+        return "classic"
+    elif choice != "classic" and ":" not in choice:
+        raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, diffusion or package.module:factory.")
+    return choice
+
+
+def create_engine(settings: Settings) -> Engine:
+    """Build (not load) the engine that `settings.engine` asks for."""
+    choice = resolve_choice(settings)
+    if choice == "classic":
         return _classic(settings)
-    if ":" in choice:
-        module_name, _, attr = choice.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"Engine {choice!r} could not be imported: {exc}") from exc
-        return factory(settings)
-    raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, diffusion or package.module:factory.")
+    if choice == "diffusion":
+        return _diffusion(settings)
+    module_name, _, attr = choice.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"Engine {choice!r} could not be imported: {exc}") from exc
+    return factory(settings)
