@@ -154,8 +154,10 @@ def test_json_submission_with_profile_and_bad_inputs_get_clear_4xx(server_factor
         assert r.status_code == 202
         body = wait_terminal(c, r.json()["session_id"])
         assert body["status"] == "completed" and body["profile_id"] == pid
-        # the session keeps its own copy: deleting the profile does not break it
+        # the try-ons made from a profile's photo are derived from it: they go with the profile
         assert c.delete(f"/api/profiles/{pid}").status_code == 204
-        assert c.get(body["person_image_url"]).status_code == 200
+        assert c.get(f"/api/tryon/sessions/{body['session_id']}").status_code == 404
+        assert c.get(body["person_image_url"]).status_code == 404
+        assert live.state.storage.all_keys() == set()
         r = c.post("/api/tryon/sessions", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import IO, AsyncIterator, Callable
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -28,11 +26,12 @@ from .config import Settings
 from .db import Database
 from .engines import Engine, create_engine
 from .events import SessionEvents
-from .exceptions import ApiError, InputRejected
+from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from .exceptions import ConfigError, NotReady
 from .expiry import expiry_loop
 from .inference import InferenceRunner
-from .metrics import Metrics
-from .middleware import HostGuardMiddleware, RequestContextMiddleware
+from .metrics import Metrics, watch_loop_lag
+from .middleware import HostGuardMiddleware, MethodNotAllowedMiddleware, RequestContextMiddleware
 from .queue import SessionQueue
 from .ratelimit import RateLimiter
 from .signing import UrlSigner, load_or_create_secret
@@ -45,31 +44,17 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return _error(exc.status_code, exc.code, exc.message, exc.headers)
-
-
-async def _input_rejected(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InputRejected)
-    return _error(422, exc.code, exc.message)
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    messages = {404: ("not_found", "There is nothing at this address."),
-                405: ("method_not_allowed", "This address does not accept that method.")}
-    code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
-    return _error(exc.status_code, code, message, dict(exc.headers or {}))
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error(500, "internal_error", "Something went wrong on the server. Please try again.")
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """One server per data folder: a second one would re-queue the first one's running session
+    and sweep its files. The lock dies with the process, so kill -9 never leaves it stale."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / ".lock", "wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"Another try-on server is already using {data_dir}; stop it or pass another --data-dir.") from None
+    return handle
 
 
 def allowed_hosts(settings: Settings) -> set[str]:
@@ -89,7 +74,7 @@ def build_state(settings: Settings, engine_factory: Callable[[], Engine]) -> App
     db = Database(settings.db_path)
     storage = Storage(settings.data_dir / "images")
     signer = UrlSigner(load_or_create_secret(settings.data_dir / "secret.key"), settings.signed_url_ttl_s)
-    queue = SessionQueue(db)
+    queue = SessionQueue(db, settings.max_attempts, settings.retention_seconds)
     events = SessionEvents()
     runner = InferenceRunner(engine_factory)
     worker = Worker(settings, db, storage, queue, events, runner, metrics)
@@ -106,10 +91,12 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        lock = lock_data_dir(settings.data_dir)  # before anything touches the database or files
         state.storage.prepare()
         await state.db.connect()
         recovered = await state.queue.recover()  # before any new work can be accepted
-        tasks = [asyncio.create_task(expiry_loop(state), name="expiry")]
+        tasks = [asyncio.create_task(expiry_loop(state), name="expiry"),
+                 asyncio.create_task(watch_loop_lag(state.metrics), name="loop-lag")]
 
         async def load_then_work() -> None:
             if await state.runner.load():
@@ -126,6 +113,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
             await asyncio.gather(*tasks, return_exceptions=True)
             state.runner.shutdown()
             await state.db.close()
+            lock.close()
             if state.runner.has_stuck_threads():
                 # a stuck native call cannot be interrupted and would block interpreter exit
                 log.error("an inference thread is still stuck; exiting without waiting for it")
@@ -150,13 +138,10 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
                 expose_headers=["Location", "Retry-After", "X-Request-ID"],
                 max_age=600,
             ),
+            Middleware(CatchAllMiddleware),
+            Middleware(MethodNotAllowedMiddleware, routes=api_routes),
         ],
-        exception_handlers={
-            ApiError: _api_error,
-            InputRejected: _input_rejected,
-            HTTPException: _http_error,
-            Exception: _unexpected,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.tryon = state
     return app

@@ -3,14 +3,22 @@
 One connection serialises every statement on its own thread, which is what SQLite wants anyway:
 no "database is locked" between our own writers, and WAL lets readers elsewhere (backups, the
 CLI) look while we write. All SQL lives in sql/schema.sql and sql/queries.sql.
+
+Hot point reads (a status poll) also have a second, read-only connection used directly on the
+event loop: a lookup by key takes microseconds in SQLite, far less than the two thread hand-overs
+(and the GIL ping-pong between the loop and the aiosqlite thread) that every awaited aiosqlite
+call costs. In WAL mode a reader never waits for the writer, so this cannot stall the loop; in
+the rare case SQLite still says busy, the read falls back to the aiosqlite connection.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import aiosqlite
 
@@ -32,6 +40,7 @@ QUERIES: dict[str, str] = _split_blocks(_read_sql("queries.sql"), _NAME_RE)
 MIGRATIONS: dict[int, str] = {int(k): v for k, v in _split_blocks(_read_sql("schema.sql"), _MIGRATION_RE).items()}
 
 Row = dict[str, Any]
+log = logging.getLogger("tryon.db")
 
 
 class Database:
@@ -40,6 +49,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -59,8 +69,21 @@ class Database:
         await conn.execute("PRAGMA foreign_keys = ON")
         self._conn = conn
         await self.migrate()
+        self._reader = self._open_reader()
+
+    def _open_reader(self) -> sqlite3.Connection:
+        # autocommit, so every SELECT sees the latest commit; query_only guards against a write
+        # sneaking onto the loop thread; no busy wait, since it runs on the loop (busy: fall back)
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        reader.row_factory = sqlite3.Row
+        reader.execute("PRAGMA busy_timeout = 0")
+        reader.execute("PRAGMA query_only = ON")
+        return reader
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -78,38 +101,54 @@ class Database:
         return version
 
     async def execute(self, query: str, /, **params: Any) -> int:
-        """Run a named write; return the number of rows changed."""
+        """Run a named write; return the number of rows changed. (A write without RETURNING
+        runs to completion inside `execute`, so it leaves no statement open.)"""
         cursor = await self.conn.execute(QUERIES[query], params)
         return cursor.rowcount
 
+    # Queries run execute + fetch in ONE call on the connection's thread. An UPDATE ... RETURNING
+    # (the worker's claim) keeps its write transaction open until its statement finishes; left
+    # open across an await (execute, fetchone, close: three hops), another coroutine's INSERT
+    # landed inside that transaction and was not yet committed (durable, visible to the poll's
+    # reader) when its own await returned. tests/test_db_commits.py. One hop is also cheaper.
     async def fetch_one(self, query: str, /, **params: Any) -> Row | None:
-        cursor = await self.conn.execute(QUERIES[query], params)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return dict(row) if row is not None else None
+        rows = await self.conn.execute_fetchall(QUERIES[query], params)
+        return dict(rows[0]) if rows else None
 
     async def fetch_all(self, query: str, /, **params: Any) -> list[Row]:
-        cursor = await self.conn.execute(QUERIES[query], params)
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return [dict(r) for r in rows]
+        return [dict(r) for r in await self.conn.execute_fetchall(QUERIES[query], params)]
 
     async def fetch_value(self, query: str, /, **params: Any) -> Any:
-        cursor = await self.conn.execute(QUERIES[query], params)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return row[0] if row is not None else None
+        rows = await self.conn.execute_fetchall(QUERIES[query], params)
+        return rows[0][0] if rows else None
 
-    async def execute_many(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Run several named writes in one transaction."""
-        await self.conn.execute("BEGIN IMMEDIATE")
+    def _read(self, query: str, params: dict[str, Any]) -> sqlite3.Row | None:
+        """One row of a named read on the loop thread, or raise sqlite3.OperationalError."""
+        if self._reader is None:
+            raise sqlite3.OperationalError("reader closed")
+        cursor = self._reader.execute(QUERIES[query], params)
         try:
-            for name, params in statements:
-                await self.conn.execute(QUERIES[name], params)
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
-        await self.conn.execute("COMMIT")
+            return cursor.fetchone()
+        finally:
+            cursor.close()  # ends the statement's read snapshot at once, so checkpoints are never held up
+
+    async def read_one(self, query: str, /, **params: Any) -> Row | None:
+        """`fetch_one` for small indexed lookups (the poll path): run on the loop thread."""
+        try:
+            row = self._read(query, params)
+        except sqlite3.OperationalError as exc:  # busy/locked, rare in WAL: take the slow path
+            log.debug("fast read %s fell back: %s", query, exc)
+            return await self.fetch_one(query, **params)
+        return dict(row) if row is not None else None
+
+    async def read_value(self, query: str, /, **params: Any) -> Any:
+        """`fetch_value` for small indexed lookups: run on the loop thread."""
+        try:
+            row = self._read(query, params)
+        except sqlite3.OperationalError as exc:
+            log.debug("fast read %s fell back: %s", query, exc)
+            return await self.fetch_value(query, **params)
+        return row[0] if row is not None else None
 
     async def integrity_ok(self) -> bool:
         cursor = await self.conn.execute("PRAGMA quick_check")

@@ -342,7 +342,10 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float) -> dict[str, Any]:
     measurements: dict[str, dict[str, float]] = {}
     for name, (value, conf) in m.items():
         lo, hi = PLAUSIBLE[name]
-        if not lo <= value <= hi:
+        if not (np.isfinite(value) and np.isfinite(conf)):
+            # NaN is not JSON: it would break every later answer about this profile
+            value, conf = (lo + hi) / 2, 0.0
+        elif not lo <= value <= hi:
             conf *= 0.3  # reported, clamped, and flagged as doubtful by its confidence
             value = float(np.clip(value, lo, hi))
         confidence = round(float(np.clip(conf * base, 0.0, 1.0)), 2)

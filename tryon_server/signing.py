@@ -15,17 +15,28 @@ from pathlib import Path
 from urllib.parse import quote
 
 
+SECRET_BYTES = 32
+_MAX_EXP_DIGITS = 12
+
+
 def load_or_create_secret(path: Path) -> bytes:
     """A per-install secret, created once (mode 0600) and kept in the data folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return path.read_bytes()
+        secret = path.read_bytes()
+        if len(secret) == SECRET_BYTES:
+            return secret
+        # empty or short (a crash while it was first written): an empty HMAC key would let anyone sign
     except FileNotFoundError:
         pass
-    secret = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    secret = secrets.token_bytes(SECRET_BYTES)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(secret)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
     return secret
 
 
@@ -45,7 +56,9 @@ class UrlSigner:
         return f"/api/images/{quote(key)}?exp={exp}&sig={self._sig(key, exp)}"
 
     def verify(self, key: str, exp: str | None, sig: str | None, now: float | None = None) -> bool:
-        if not exp or not sig or not exp.isdigit():
+        if not exp or not sig or not (exp.isascii() and exp.isdigit() and len(exp) <= _MAX_EXP_DIGITS):
+            return False
+        if not sig.isascii():
             return False
         now = time.time() if now is None else now
         if int(exp) < now:

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Iterable, Literal
 
-import aiofiles
 import aiofiles.os
 
 Folder = Literal["inputs", "results"]
@@ -44,31 +43,44 @@ class Storage:
     def new_key(folder: Folder, extension: str) -> str:
         return f"{folder}/{secrets.token_hex(16)}.{extension}"
 
-    async def save(self, folder: Folder, extension: str, data: bytes) -> str:
-        """Write atomically (temp file + rename + fsync) so a kill -9 never leaves half a file."""
+    def save_sync(self, folder: Folder, extension: str, data: bytes) -> str:
+        """Write atomically (temp file + fsync + rename) so that neither a kill -9 nor a power cut
+        leaves half a file under a key. Blocking: call it off the event loop."""
         key = self.new_key(folder, extension)
         final = self.path(key)
         tmp = final.with_name(final.name + ".part")
-        async with aiofiles.open(tmp, "wb") as f:
-            await f.write(data)
-            await f.flush()
-            await asyncio.to_thread(os.fsync, f.fileno())
-        await aiofiles.os.replace(tmp, final)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
         return key
 
+    async def save(self, folder: Folder, extension: str, data: bytes) -> str:
+        # the whole write in one trip to a worker thread: each separate await of aiofiles' open,
+        # write, flush, fsync, close and rename was its own hand-over between threads
+        return await asyncio.to_thread(self.save_sync, folder, extension, data)
+
+    def read_sync(self, key: str) -> bytes:
+        """Blocking read, for code already off the event loop (the inference thread)."""
+        return self.path(key).read_bytes()
+
     async def read(self, key: str) -> bytes:
-        async with aiofiles.open(self.path(key), "rb") as f:
-            return await f.read()
+        return await asyncio.to_thread(self.read_sync, key)
 
     async def link_copy(self, key: str) -> str:
-        """A second name for the same bytes (a hard link, so no copy), owned independently:
-        deleting a profile's photo must not break the sessions made from it."""
+        """A second name for the same bytes (a hard link, so no copy) that a session owns: expiring
+        or deleting the session removes only its own name. Raises FileNotFoundError if `key` is gone."""
         src = self.path(key)
         new = self.new_key("inputs", src.suffix.lstrip("."))
         try:
             await aiofiles.os.link(src, self.path(new))
-        except OSError:
+        except FileNotFoundError:
+            raise
+        except OSError:  # a file system without hard links
             await asyncio.to_thread(_copy, src, self.path(new))
+        # a link keeps the photo's old mtime; the orphan sweep's age guard must see a new file
+        await asyncio.to_thread(os.utime, self.path(new))
         return new
 
     async def delete(self, keys: Iterable[str | None]) -> None:

@@ -87,7 +87,7 @@ async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
     body = await limited_request(request, limit).body()
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The request body is not valid JSON.", code="bad_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="bad_json")

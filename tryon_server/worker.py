@@ -70,8 +70,12 @@ class Worker:
             flag.set()
 
     def stop(self) -> None:
+        """Shutdown: no more retries, and the running try-on stops at its next step (its row stays
+        `processing`, so the next start runs it again)."""
         for handle in self._retry_handles:
             handle.cancel()
+        for flag in self._cancel_flags.values():
+            flag.set()
 
     async def process(self, session_id: str) -> None:
         row = await self.db.fetch_one("claim_session", id=session_id, now=time.time())
@@ -107,20 +111,19 @@ class Worker:
             session_id_var.reset(token)
 
     async def _infer(self, row: Row, cancel: threading.Event) -> Image.Image:
-        person_data = await self.storage.read(row["person_key"])
-        garment_data = await self.storage.read(row["garment_key"])
         options: dict[str, Any] = json.loads(row["options"] or "{}")
         loop = asyncio.get_running_loop()
         session_id = row["id"]
 
         def report(stage: str, progress: float) -> None:
-            loop.call_soon_threadsafe(self.events.progress, session_id, stage, progress)
+            loop.call_soon_threadsafe(self._progress, session_id, stage, progress)
 
         def work(engine: Engine) -> Image.Image:
-            # decoding happens here, on the inference thread, not on the event loop
+            # reading and decoding happen here, on the inference thread, not on the event loop
+            # (and without extra hand-overs between threads for each file)
             job = TryOnJob(
-                person=images.open_stored(person_data).convert("RGB"),
-                garment=images.open_stored(garment_data),
+                person=images.open_stored(self.storage.read_sync(row["person_key"])).convert("RGB"),
+                garment=images.open_stored(self.storage.read_sync(row["garment_key"])),
                 category=row["category"],
                 person_key=row["person_sha256"],
                 options=options,
@@ -131,10 +134,15 @@ class Worker:
 
         return await self.runner.run(work, timeout_s=self.settings.inference_timeout_s)
 
+    def _progress(self, session_id: str, stage: str, progress: float) -> None:
+        # a call that overran its deadline may still report after its session was closed
+        if self.current == session_id:
+            self.events.progress(session_id, stage, progress)
+
     async def _complete(self, row: Row, result: Image.Image, seconds: float) -> None:
-        png = await asyncio.to_thread(images.encode_png, result.convert("RGB"))
-        key = await self.storage.save("results", "png", png)
-        changed = await self.db.execute("complete_session", id=row["id"], result_key=key, now=time.time())
+        key = await asyncio.to_thread(self._store_result, result)
+        changed = await self.db.execute("complete_session", id=row["id"], result_key=key, now=time.time(),
+                                        retention=self.settings.retention_seconds)
         if not changed:  # deleted while it ran: keep nothing
             await self.storage.delete([key])
             return
@@ -142,8 +150,13 @@ class Worker:
         self.metrics.inference_seconds.observe(seconds)
         log.info("session processing -> completed in %.2fs", seconds)
 
+    def _store_result(self, result: Image.Image) -> str:
+        """Encode and write the result in one trip off the loop (CPU-bound PNG, then fsync)."""
+        return self.storage.save_sync("results", "png", images.encode_png(result.convert("RGB")))
+
     async def _fail(self, session_id: str, message: str, code: str) -> None:
-        if await self.db.execute("fail_session", id=session_id, error=message, error_code=code, now=time.time()):
+        if await self.db.execute("fail_session", id=session_id, error=message, error_code=code, now=time.time(),
+                                 retention=self.settings.retention_seconds):
             self.metrics.transition("failed")
             log.info("session processing -> failed (%s): %s", code, message)
 

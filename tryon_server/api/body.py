@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..auth import require_owner
-from ..exceptions import NotReady, ValidationFailed
+from ..exceptions import InferenceTimeout, NotReady, ValidationFailed
 from ..state import get_state
 from ..uploads import read_file_field, read_form, text_field
 from .profiles import load_profile, parse_height, store_clean_image
@@ -18,7 +19,7 @@ ANALYSIS_LONG_SIDE = 1536
 _analyzer = None  # created and used on the inference thread only
 
 
-def _estimate_on_inference_thread(image_rgb, height_cm: float) -> dict:
+def _estimate_on_inference_thread(image: Image.Image, height_cm: float) -> dict:
     import numpy as np
 
     from ..measurements import estimate_body
@@ -28,7 +29,9 @@ def _estimate_on_inference_thread(image_rgb, height_cm: float) -> dict:
     if _analyzer is None:
         _analyzer = PersonAnalyzer()
         _analyzer.load()
-    analysis = _analyzer.analyze(np.asarray(image_rgb), key=None)
+    rgb = image.convert("RGB")
+    rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
+    analysis = _analyzer.analyze(np.asarray(rgb), key=None)
     return estimate_body(analysis, height_cm)
 
 
@@ -51,11 +54,14 @@ async def estimate(request: Request) -> JSONResponse:
     clean = await store_clean_image(state, data, "photo")
     if not state.runner.ready:
         raise NotReady("The models are still loading; try again in a few seconds.", headers={"Retry-After": "5"})
-    rgb = clean.image.convert("RGB")
-    rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
-    # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on
-    result = await state.runner.run(lambda _engine: _estimate_on_inference_thread(rgb, height),
-                                    timeout_s=60)
+    # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on; the
+    # wait includes a try-on that may be running, so the limit is the try-on's own
+    try:
+        result = await state.runner.run(lambda _engine: _estimate_on_inference_thread(clean.image, height),
+                                        timeout_s=state.settings.inference_timeout_s)
+    except InferenceTimeout:
+        raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",
+                       headers={"Retry-After": "60"}) from None
     if profile_id is not None:
         await state.db.execute("set_profile_measurements", id=profile_id, owner=owner,
                                measurements=json.dumps(result))

@@ -35,25 +35,70 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 BEARER = [{"bearer": []}]
+# a form field the server strips: blank text counts as absent
+_TEXT_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"}
 _IMAGE = {"type": "string", "format": "binary"}
 _ID = lambda name: {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}  # noqa: E731
+
+
+def _to_openapi_30(node: Any) -> Any:
+    """Pydantic writes JSON Schema 2020-12; OpenAPI 3.0 (which Swagger UI 4 renders) spells two
+    things differently: `nullable: true` instead of a `{"type": "null"}` branch, and a boolean
+    `exclusiveMinimum` beside `minimum` instead of a number."""
+    if isinstance(node, list):
+        return [_to_openapi_30(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _to_openapi_30(v) for k, v in node.items()}
+    for key in ("anyOf", "oneOf"):
+        branches = node.get(key)
+        if isinstance(branches, list) and {"type": "null"} in branches:
+            rest = [b for b in branches if b != {"type": "null"}]
+            del node[key]
+            if len(rest) == 1 and "$ref" not in rest[0]:
+                node.update(rest[0])
+            else:  # a $ref cannot carry siblings in 3.0: wrap it
+                node["allOf" if len(rest) == 1 else key] = rest
+            node["nullable"] = True
+    for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
+            node[flag] = node.pop(bound)
+            node[bound] = True
+    return node
+
+
+# one server-sent event: `session` carries the session object as JSON text; `deleted` ends the stream
+_SSE_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string", "enum": ["session", "deleted"]},
+    "data": {"type": "string", "description": "The session object (or {\"session_id\"} when deleted), as JSON."},
+    "id": {"type": "string"}, "retry": {"type": "integer"}}}
+
+# what the server checks beyond the pydantic models (see api/sessions.py)
+_HTTP_URL = {"pattern": "^https?://"}
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, top = models_json_schema([(m, "serialization") for m in _MODELS], ref_template="#/components/schemas/{model}")
-    components = top.get("$defs", {})
+    components = _to_openapi_30(top.get("$defs", {}))
+    json_form = components["SessionCreateJson"]["properties"]
+    json_form["garment_url"].update(_HTTP_URL)
+    json_form["page_url"].update(_HTTP_URL)
     common = _errors(401, 429)
     session_form = {
         "type": "object",
+        "description": "A person (`person` photo or `profile_id`, exactly one) and a garment (`garment` image "
+                       "or `garment_url`, exactly one).",
         "properties": {
-            "person": _IMAGE, "profile_id": {"type": "string"}, "garment": _IMAGE,
-            "garment_url": {"type": "string", "format": "uri"},
+            "person": _IMAGE, "profile_id": _TEXT_ID, "garment": _IMAGE,
+            "garment_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
             "category": {"type": "string", "enum": ["upper", "lower", "dress"], "default": "upper"},
-            "page_url": {"type": "string", "format": "uri"},
-            "metadata": {"type": "string", "description": "A JSON object, as text."},
+            "page_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
+            "metadata": {"type": "string", "description": "A JSON object, as text (at most 16 KB)."},
             "options": {"type": "string", "description": "EngineOptions as JSON text."},
         },
+        "allOf": [{"oneOf": [{"required": ["person"]}, {"required": ["profile_id"]}]},
+                  {"oneOf": [{"required": ["garment"]}, {"required": ["garment_url"]}]}],
     }
     paths: dict[str, Any] = {
         "/api/tokens": {"post": {
@@ -97,7 +142,7 @@ def openapi_document() -> dict[str, Any]:
             "get": {"summary": "Server-sent events: the session object on every change; ends when it is done.",
                     "security": BEARER,
                     "responses": {"200": {"description": "An event stream",
-                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                                          "content": {"text/event-stream": {"schema": _SSE_EVENT}}},
                                   **common, **_errors(404)}}},
         "/api/tryon/sessions/{session_id}/keep": {
             "parameters": [_ID("session_id")],
@@ -115,7 +160,8 @@ def openapi_document() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["height_cm"],
                 "properties": {"photo": _IMAGE, "height_cm": {"type": "number", "minimum": 50, "maximum": 250},
-                               "profile_id": {"type": "string"}}}}}},
+                               "profile_id": _TEXT_ID},
+                "anyOf": [{"required": ["photo"]}, {"required": ["profile_id"]}]}}}},
             "responses": {"200": _json("BodyEstimate"), **common, **_errors(400, 404, 413, 415, 422, 503)}}},
         "/api/images/{key}": {"get": {
             "summary": "A stored image, by the signed link the API handed out.", "security": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from .. import images
 from ..auth import require_owner
-from ..exceptions import NotFound, ValidationFailed
+from ..exceptions import NotFound, Unauthorized, ValidationFailed
 from ..serialize import profile_json
 from ..state import AppState, get_state
 from ..uploads import read_file_field, read_form, text_field
@@ -62,10 +63,14 @@ async def create_profile(request: Request) -> JSONResponse:
     clean = await store_clean_image(state, data, "photo")
     key = await state.storage.save("inputs", clean.extension, clean.data)
     profile_id = uuid.uuid4().hex
-    await state.db.execute(
-        "insert_profile", id=profile_id, owner=owner, name=name, height_cm=height,
-        photo_key=key, photo_sha256=clean.sha256, now=time.time(),
-    )
+    try:
+        await state.db.execute(
+            "insert_profile", id=profile_id, owner=owner, name=name, height_cm=height,
+            photo_key=key, photo_sha256=clean.sha256, now=time.time(),
+        )
+    except sqlite3.IntegrityError:  # the token was deleted while this uploaded
+        await state.storage.delete([key])
+        raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.", code="unknown_token") from None
     row = await load_profile(state, profile_id, owner)
     return JSONResponse(profile_json(row, state.signer), status_code=201,
                         headers={"Location": f"/api/profiles/{profile_id}"})
@@ -90,8 +95,14 @@ async def delete_profile(request: Request) -> Response:
     state = get_state(request)
     row = await load_profile(state, request.path_params["profile_id"], owner)
     await state.db.execute("delete_profile", id=row["id"], owner=owner)
-    # sessions made from this profile hold their own link to the photo and are unaffected
+    # the try-ons made from this photo are derived from it: they go too (API: "its photo and
+    # derived files are gone from disk"), running ones cancelled at their next step
+    sessions = await state.db.fetch_all("delete_profile_sessions", profile_id=row["id"], owner=owner)
+    for session in sessions:
+        state.worker.cancel(session["id"])
+        state.events.notify(session["id"])
     await state.storage.delete([row["photo_key"]])
+    await state.storage.delete([s[k] for s in sessions for k in ("person_key", "garment_key", "result_key")])
     return Response(status_code=204)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import sqlite3
 import time
 import uuid
 from typing import Any, AsyncIterator
@@ -20,7 +21,7 @@ from starlette.routing import Route
 from ..auth import client_address, require_owner
 from ..db import Row
 from ..downloads import download_image
-from ..exceptions import BadRequest, NotFound, QueueFull, ValidationFailed
+from ..exceptions import BadRequest, NotFound, NotReady, QueueFull, Unauthorized, ValidationFailed
 from ..schemas import EngineOptions, KeepBody, SessionCreateJson
 from ..serialize import session_json
 from ..state import AppState, get_state
@@ -51,7 +52,11 @@ def _parse_category(value: str | None) -> str:
 def _parse_page_url(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) > 2048 or urlsplit(value).scheme not in ("http", "https"):
+    try:
+        scheme = urlsplit(value).scheme
+    except ValueError:
+        scheme = ""
+    if len(value) > 2048 or scheme not in ("http", "https"):
         raise ValidationFailed("page_url must be an http(s) address of at most 2048 characters.", code="bad_page_url")
     return value
 
@@ -62,11 +67,15 @@ def _parse_metadata(value: Any) -> str | None:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationFailed("metadata must be a JSON object.", code="bad_metadata") from None
     if not isinstance(value, dict):
         raise ValidationFailed("metadata must be a JSON object.", code="bad_metadata")
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        # NaN/Infinity are not JSON: stored, they would break every later answer about this session
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("metadata must be plain JSON (no NaN or Infinity).", code="bad_metadata") from None
     if len(text) > MAX_METADATA:
         raise ValidationFailed("metadata is too long (at most 16 KB).", code="bad_metadata")
     return text
@@ -76,7 +85,7 @@ def _parse_options(value: Any) -> str:
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationFailed("options must be a JSON object.", code="bad_options") from None
     try:
         options = value if isinstance(value, EngineOptions) else EngineOptions.model_validate(value or {})
@@ -88,7 +97,7 @@ def _parse_options(value: Any) -> str:
 async def queue_position(state: AppState, row: Row) -> int:
     if row["status"] != Status.QUEUED:
         return 0
-    return int(await state.db.fetch_value("queue_position", seq=row["seq"]) or 1)
+    return int(await state.db.read_value("queue_position", seq=row["seq"]) or 1)
 
 
 async def render(state: AppState, row: Row) -> dict[str, Any]:
@@ -97,7 +106,7 @@ async def render(state: AppState, row: Row) -> dict[str, Any]:
 
 
 async def load_session(state: AppState, session_id: str, owner: str) -> Row:
-    row = await state.db.fetch_one("get_session", id=session_id, owner=owner)
+    row = await state.db.read_one("get_session", id=session_id, owner=owner)  # the poll path: fast read
     if row is None:
         raise NotFound("No such try-on session.", code="session_not_found")
     return row
@@ -120,11 +129,13 @@ async def _read_submission(request: Request, state: AppState) -> _Submission:
     sub = _Submission()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
+        raw = await read_json(request)
         try:
-            body = SessionCreateJson.model_validate(await read_json(request))
+            body = SessionCreateJson.model_validate(raw)
         except ValidationError as exc:
             raise ValidationFailed(_pydantic_message(exc), code="bad_request_body") from None
-        sub.profile_id, sub.garment_url, sub.category = body.profile_id, str(body.garment_url), body.category
+        # keep the address exactly as the client sent it (the model normalises it)
+        sub.profile_id, sub.garment_url, sub.category = body.profile_id, raw["garment_url"], body.category
         sub.page_url = _parse_page_url(body.page_url)
         sub.metadata = _parse_metadata(body.metadata)
         sub.options = _parse_options(body.options)
@@ -154,6 +165,10 @@ async def create_session(request: Request) -> JSONResponse:
     owner = await require_owner(request)
     state = get_state(request)
     state.limiter.check_submit(client_address(request), owner)
+    if state.runner.load_error:
+        # accepting work that can never run would leave it queued forever
+        raise NotReady("The try-on engine failed to start, so no try-on can run; see the server's log.",
+                       code="engine_unavailable", headers={"Retry-After": "60"})
     if await state.queue.depth() >= state.settings.queue_max:
         raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
     sub = await _read_submission(request, state)
@@ -161,7 +176,10 @@ async def create_session(request: Request) -> JSONResponse:
     # person: a profile's photo (linked, so deleting the profile keeps this session whole) or an upload
     if sub.profile_id is not None:
         profile = await load_profile(state, sub.profile_id, owner)
-        person_key = await state.storage.link_copy(profile["photo_key"])
+        try:
+            person_key = await state.storage.link_copy(profile["photo_key"])
+        except FileNotFoundError:  # the profile was deleted a moment ago
+            raise NotFound("No such profile.", code="profile_not_found") from None
         person_sha = profile["photo_sha256"]
     else:
         person = await store_clean_image(state, sub.person_data or b"", "photo")
@@ -183,12 +201,16 @@ async def create_session(request: Request) -> JSONResponse:
     session_id = uuid.uuid4().hex
     now = time.time()
     # committed as queued before the 202 leaves: from here on nothing can lose it
-    await state.db.execute(
-        "insert_session", id=session_id, owner=owner, profile_id=sub.profile_id, category=sub.category,
-        person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
-        source_url=sub.garment_url, page_url=sub.page_url, metadata=sub.metadata, options=sub.options,
-        now=now, expires_at=now + state.settings.retention_seconds,
-    )
+    try:
+        await state.db.execute(
+            "insert_session", id=session_id, owner=owner, profile_id=sub.profile_id, category=sub.category,
+            person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
+            source_url=sub.garment_url, page_url=sub.page_url, metadata=sub.metadata, options=sub.options,
+            now=now, expires_at=now + state.settings.retention_seconds,
+        )
+    except sqlite3.IntegrityError:  # the token was deleted (delete-all-data) while this uploaded
+        await state.storage.delete([person_key, garment_key])
+        raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.", code="unknown_token") from None
     state.queue.put(session_id)
     state.metrics.transition("queued")
     row = await load_session(state, session_id, owner)
@@ -219,6 +241,7 @@ async def session_events(request: Request) -> EventSourceResponse:
         last = None
         try:
             while True:
+                wake.clear()  # before reading: a change from here on wakes the next wait
                 row = await state.db.fetch_one("get_session", id=session_id, owner=owner)
                 if row is None:
                     yield {"event": "deleted", "data": json.dumps({"session_id": session_id})}
@@ -229,7 +252,6 @@ async def session_events(request: Request) -> EventSourceResponse:
                     last = data
                 if Status(row["status"]) in TERMINAL:
                     return
-                wake.clear()
                 try:
                     await asyncio.wait_for(wake.wait(), EVENT_REFRESH_S)
                 except asyncio.TimeoutError:
@@ -274,8 +296,11 @@ def _encode_cursor(row: Row) -> str:
 def _decode_cursor(cursor: str) -> tuple[float, int]:
     try:
         created, seq = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(created), int(seq)
-    except (ValueError, TypeError, UnicodeDecodeError):
+        created, seq = float(created), int(seq)
+        if not (0 <= created < 1e11 and 0 <= seq < 2**63):
+            raise ValueError("out of range")
+        return created, seq
+    except (ValueError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
         raise BadRequest("The archive cursor is not valid; start again without it.", code="bad_cursor") from None
 
 
@@ -283,7 +308,7 @@ async def archive(request: Request) -> JSONResponse:
     owner = await require_owner(request)
     state = get_state(request)
     raw_limit = request.query_params.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3 and 1 <= int(raw_limit) <= 100):
         raise BadRequest("limit must be a whole number from 1 to 100.", code="bad_limit")
     limit = int(raw_limit)
     cursor = request.query_params.get("cursor")
@@ -295,9 +320,10 @@ async def archive(request: Request) -> JSONResponse:
 
 
 routes = [
+    # the status poll first: it is by far the most frequent request
+    Route("/api/tryon/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/api/tryon/sessions", create_session, methods=["POST"]),
     Route("/api/tryon/archive", archive, methods=["GET"]),
-    Route("/api/tryon/sessions/{session_id}", get_session, methods=["GET"]),
     Route("/api/tryon/sessions/{session_id}", delete_session, methods=["DELETE"]),
     Route("/api/tryon/sessions/{session_id}/events", session_events, methods=["GET"]),
     Route("/api/tryon/sessions/{session_id}/keep", keep_session, methods=["POST"]),

@@ -20,12 +20,15 @@ async def delete_everything(request: Request) -> Response:
     """Every profile, session and image of this token, then the token itself."""
     owner = await require_owner(request)
     state = get_state(request)
-    for row in await state.db.fetch_all("owner_unfinished_sessions", owner=owner):
-        state.worker.cancel(row["id"])
-    keys = [r["key"] for r in await state.db.fetch_all("owner_files", owner=owner)]
-    await state.db.execute("delete_token", token_hash=owner)  # rows go by ON DELETE CASCADE
     state.known_tokens.discard(owner)
-    await state.storage.delete(keys)
+    sessions = await state.db.fetch_all("delete_owner_sessions", owner=owner)
+    profiles = await state.db.fetch_all("delete_owner_profiles", owner=owner)
+    await state.db.execute("delete_token", token_hash=owner)
+    for row in sessions:
+        state.worker.cancel(row["id"])  # a running one stops at its next step and keeps nothing
+        state.events.notify(row["id"])
+    await state.storage.delete([row[k] for row in sessions for k in ("person_key", "garment_key", "result_key")])
+    await state.storage.delete([row["photo_key"] for row in profiles])
     return Response(status_code=204)
 
 

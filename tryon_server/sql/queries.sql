@@ -49,6 +49,12 @@ SELECT COUNT(*) FROM sessions WHERE status = 'queued';
 -- crash recovery: everything accepted and not finished, oldest first
 SELECT id, status FROM sessions WHERE status IN ('queued', 'processing') ORDER BY seq;
 
+-- name: fail_crashed
+-- a session that was processing at every one of its last attempts took the process down with it
+UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = 'engine_crash',
+                    updated_at = :now, expires_at = :now + :retention
+WHERE status = 'processing' AND attempts >= :max_attempts;
+
 -- name: requeue_processing
 UPDATE sessions SET status = 'queued', stage = 'queued', progress = 0, updated_at = :now
 WHERE status = 'processing';
@@ -65,13 +71,14 @@ UPDATE sessions SET status = 'queued', stage = 'retrying', progress = 0, updated
 WHERE id = :id AND status = 'processing';
 
 -- name: complete_session
+-- retention counts from the result, not from the submission: a long queue costs no viewing time
 UPDATE sessions SET status = 'completed', stage = 'done', progress = 1, result_key = :result_key,
-                    updated_at = :now
+                    updated_at = :now, expires_at = :now + :retention
 WHERE id = :id AND status = 'processing';
 
 -- name: fail_session
 UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = :error_code,
-                    updated_at = :now
+                    updated_at = :now, expires_at = :now + :retention
 WHERE id = :id AND status IN ('queued', 'processing');
 
 -- name: set_kept
@@ -97,14 +104,18 @@ LIMIT 500;
 -- name: delete_session_by_id
 DELETE FROM sessions WHERE id = :id;
 
--- name: owner_files
-SELECT person_key AS key FROM sessions WHERE owner = :owner
-UNION ALL SELECT garment_key FROM sessions WHERE owner = :owner
-UNION ALL SELECT result_key FROM sessions WHERE owner = :owner AND result_key IS NOT NULL
-UNION ALL SELECT photo_key FROM profiles WHERE owner = :owner;
+-- name: delete_owner_sessions
+-- RETURNING in the same statement as the delete: a result committed a moment later finds no row
+-- and removes its own file, so nothing of the owner survives on disk
+DELETE FROM sessions WHERE owner = :owner RETURNING id, person_key, garment_key, result_key;
 
--- name: owner_unfinished_sessions
-SELECT id FROM sessions WHERE owner = :owner AND status IN ('queued', 'processing');
+-- name: delete_owner_profiles
+DELETE FROM profiles WHERE owner = :owner RETURNING photo_key;
+
+-- name: delete_profile_sessions
+-- the sessions made from a profile are derived from its photo: they go with it
+DELETE FROM sessions WHERE profile_id = :profile_id AND owner = :owner
+RETURNING id, person_key, garment_key, result_key;
 
 -- name: all_file_keys
 SELECT person_key AS key FROM sessions
