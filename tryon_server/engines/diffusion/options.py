@@ -19,7 +19,7 @@ DEFAULT_STEPS = 30
 FAST_STEPS = 12  # fast mode: fewer steps, same everything else
 MIN_STEPS, MAX_STEPS = 1, 100
 DEFAULT_GUIDANCE = 5.0
-MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 20.0  # 1.0 turns classifier-free guidance off
+MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0  # at 1.0 or below classifier-free guidance is off (one UNet batch)
 # below 1 the warped garment is the starting image of the masked region, so its cut and pattern
 # survive; 1.0 would start from pure noise and lose them
 DEFAULT_STRENGTH = 0.85

@@ -106,6 +106,11 @@ def inpaint_mask(
     protected = face_mask.astype(bool) | hands_mask.astype(bool)
     if labels is not None and parser is not None:
         worn = parser.masks(labels, CATEGORY_LABELS[category])
+        # only clothes around where the new garment goes: a stray "clothes" pixel elsewhere
+        # (a flag, a sofa) must not be repainted
+        reach = max(3, int(0.08 * max(region.shape)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        worn &= cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
         if hip_y is not None and category in ("upper", "lower") and "dress" in parser.labels:
             dress = labels == parser.labels["dress"]
             rows = np.arange(labels.shape[0])[:, None]

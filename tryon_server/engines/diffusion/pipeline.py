@@ -103,6 +103,16 @@ class InpaintRunner:
 
     def __call__(self, request: InpaintRequest, on_step: StepCallback, cancel: threading.Event) -> Image.Image:
         size = request.image.size
+        reported = [0.0]
+        report = on_step
+
+        def forward_only(done: int, total: int) -> None:
+            # a retry starts its steps again: keep the progress the shopper sees from going back
+            if done / max(1, total) > reported[0]:
+                reported[0] = done / max(1, total)
+                report(done, total)
+
+        on_step = forward_only
         try:
             return self._run(request, on_step, cancel)
         except Cancelled:
@@ -169,10 +179,13 @@ class InpaintRunner:
         embeds, negative_embeds, pooled, negative_pooled = self._embeddings(request.prompt, request.negative_prompt, cfg)
 
         # 3. progress and cancel, once per step
+        stopped_after: list[int] = []
+
         def step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             on_step(step + 1, total)
-            if cancel.is_set():
+            if cancel.is_set() and not stopped_after:
                 pipe._interrupt = True  # diffusers' documented way to stop between steps
+                stopped_after.append(step + 1)
             return tensors
 
         # 4. denoise; a CPU generator makes a seed give the same picture on every device
@@ -198,6 +211,8 @@ class InpaintRunner:
                 callback_on_step_end=step_end,
             ).images
         if cancel.is_set():
+            if stopped_after:
+                log.info("diffusion interrupted after step %d of %d (session cancelled)", stopped_after[0], total)
             raise Cancelled("The try-on was cancelled.")
 
         # 5. decode in a numerically safe precision

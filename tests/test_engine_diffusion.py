@@ -1,0 +1,559 @@
+"""The diffusion engine, through its real loader and the real diffusers pipeline, on a CPU.
+
+Every model is a tiny random-weight stand-in built by tests/tiny_models.py and saved into a
+temporary models/ folder laid out as models/README.md asks; the engine loads it exactly as the
+server does. Runs are small (128-256 px, 2-4 steps) so the whole module takes well under a minute.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.garments import TOP_RED, draw_top
+from tests.tiny_models import build_tiny_models
+from tryon_server.config import Settings
+from tryon_server.engines import create_engine
+from tryon_server.engines.base import TryOnJob
+from tryon_server.engines.diffusion import DiffusionEngine, missing_weights_reason
+from tryon_server.engines.diffusion.openpose import COLORS, coco18_keypoints, render_openpose
+from tryon_server.engines.diffusion.options import FAST_STEPS, parse_options
+from tryon_server.exceptions import Cancelled, ConfigError, InputRejected
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+SMALL = {"output_size": 128, "steps": 3, "strength": 1.0, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def engine(models_dir: Path) -> DiffusionEngine:
+    engine = create_engine(Settings(models_dir=models_dir, engine="diffusion"))
+    assert isinstance(engine, DiffusionEngine) and engine.device == "cpu"
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="module")
+def person() -> Image.Image:
+    return Image.open(FIXTURES / "grace_hopper.jpg").convert("RGB")
+
+
+def job_for(person: Image.Image, **options) -> TryOnJob:
+    return TryOnJob(person=person, garment=draw_top(), category="upper", person_key="grace", options={**SMALL, **options})
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+
+    def __call__(self, stage: str, progress: float) -> None:
+        self.events.append((stage, progress))
+
+    def diffusion_steps(self) -> int:
+        return sum(1 for s, p in self.events if s == "diffusion" and p > 0.15)
+
+
+# --- missing weights ------------------------------------------------------------------------------
+
+
+def test_missing_weights_reason_names_the_missing_folder(tmp_path: Path, models_dir: Path) -> None:
+    reason = missing_weights_reason(tmp_path)
+    assert reason and "sdxl-inpainting" in reason and "README.md" in reason
+
+    partial = tmp_path / "partial"
+    shutil.copytree(models_dir / "sdxl-inpainting", partial / "sdxl-inpainting")
+    reason = missing_weights_reason(partial)
+    assert reason and "controlnet-openpose-sdxl" in reason
+
+    shutil.rmtree(partial / "sdxl-inpainting" / "unet")
+    reason = missing_weights_reason(partial)
+    assert reason and "sdxl-inpainting" in reason and "unet/" in reason
+
+    assert missing_weights_reason(models_dir) is None
+
+
+def test_engine_diffusion_refuses_to_start_naming_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sdxl-inpainting"):
+        create_engine(Settings(models_dir=tmp_path, engine="diffusion"))
+
+
+def test_engine_auto_falls_back_to_classic_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="tryon.engines"):
+        engine = create_engine(Settings(models_dir=tmp_path, engine="auto"))
+    assert engine.name == "classic"
+    assert "sdxl-inpainting" in caplog.text and "classic" in caplog.text
+
+
+def test_run_py_refuses_diffusion_without_weights(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "run.py", "--engine", "diffusion", "--models-dir", str(tmp_path / "models"),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "sdxl-inpainting" in proc.stderr and "cannot start" in proc.stderr
+
+
+def test_importing_the_package_does_not_import_torch() -> None:
+    code = ("import sys, tryon_server.engines.diffusion as d; "
+            "d.missing_weights_reason(__import__('pathlib').Path('nowhere')); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# --- options ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, word", [
+    ({"steps": 0}, "steps"), ({"steps": 101}, "steps"), ({"steps": "many"}, "steps"), ({"steps": 2.5}, "steps"),
+    ({"guidance": -1}, "guidance"), ({"guidance": float("nan")}, "guidance"), ({"strength": 0}, "strength"),
+    ({"strength": 1.5}, "strength"), ({"seed": -1}, "seed"), ({"output_size": 10}, "output_size"),
+    ({"fast": "maybe"}, "fast"), ({"steps": 2, "strength": 0.2}, "strength"),
+])
+def test_nonsense_options_are_refused_with_a_sentence(options: dict, word: str) -> None:
+    with pytest.raises(InputRejected) as info:
+        parse_options(options)
+    assert info.value.code == "invalid_option" and word in info.value.message and info.value.message.endswith(".")
+
+
+def test_options_defaults_parsing_and_fast_mode() -> None:
+    default = parse_options({})
+    assert (default.output_size, default.steps, default.guidance, default.fast) == (1024, 30, 5.0, False)
+    assert 0 < default.strength < 1 and default.denoising_steps >= 1
+    assert parse_options({"steps": "8", "guidance": "3.5", "seed": "42", "fast": "false"}).steps == 8
+    assert parse_options({"fast": True}).steps == FAST_STEPS
+    assert parse_options({"fast": True, "steps": 50}).steps == FAST_STEPS
+    assert parse_options({"seed": 5}).seed == 5
+    assert parse_options({"steps": None, "seed": None}).steps == 30  # None means "default"
+
+
+# --- OpenPose rendering -------------------------------------------------------------------------------
+
+
+def _standing_landmarks(scale: float = 512.0) -> np.ndarray:
+    lm = np.zeros((33, 4), np.float32)
+    points = {0: (0.5, 0.12), 2: (0.53, 0.1), 5: (0.47, 0.1), 7: (0.56, 0.11), 8: (0.44, 0.11),
+              11: (0.62, 0.25), 12: (0.38, 0.25), 13: (0.66, 0.4), 14: (0.34, 0.4), 15: (0.68, 0.55),
+              16: (0.32, 0.55), 23: (0.57, 0.58), 24: (0.43, 0.58), 25: (0.57, 0.76), 26: (0.43, 0.76),
+              27: (0.57, 0.94), 28: (0.43, 0.94)}
+    for i, (x, y) in points.items():
+        lm[i] = (x * scale, y * scale, 0.0, 0.99)
+    return lm
+
+
+def test_openpose_skeleton_uses_coco18_order_and_openpose_colours() -> None:
+    lm = _standing_landmarks()
+    kp = coco18_keypoints(lm)
+    assert kp.shape == (18, 3) and kp[:, 2].all()
+    np.testing.assert_allclose(kp[1, :2], (256, 0.25 * 512))  # neck = mid-shoulders
+    np.testing.assert_allclose(kp[2, :2], lm[12, :2])  # OpenPose 2 = right shoulder = MediaPipe 12
+    img = np.asarray(render_openpose(lm, (512, 512)))
+    assert img.shape == (512, 512, 3)
+    # joints are dots in their own colour; limbs are 60 % of theirs
+    for i in (0, 2, 4, 8, 13):
+        x, y = np.round(kp[i, :2]).astype(int)
+        assert tuple(img[y, x]) == COLORS[i]
+    mid = np.round((kp[1, :2] + kp[8, :2]) / 2).astype(int)  # neck -> right hip is limb 6
+    assert tuple(img[mid[1], mid[0]]) == tuple(int(c * 0.6) for c in COLORS[6])
+    assert img[:5].max() == 0  # black background
+
+
+def test_openpose_skips_unseen_joints_and_scales_to_the_target() -> None:
+    lm = _standing_landmarks()
+    lm[[25, 26, 27, 28], 3] = 0.05  # knees and ankles not seen
+    kp = coco18_keypoints(lm)
+    assert not kp[[9, 10, 12, 13], 2].any()
+    img = np.asarray(render_openpose(lm, (512, 512), (256, 128)))
+    assert img.shape == (128, 256, 3)
+    assert img[int(0.85 * 128):].max() == 0  # nothing drawn below the hips
+
+
+# --- the engine, end to end ------------------------------------------------------------------------------
+
+
+def test_engine_loads_everything_from_the_models_folder(engine: DiffusionEngine) -> None:
+    models = engine.models
+    assert models.pipe.unet.config.in_channels == 9
+    assert models.pipe.vae_scale_factor == 8
+    assert models.segformer is not None and models.openpose is None
+    assert str(models.dtype) == "torch.float32"
+    processors = {type(p).__name__ for p in models.pipe.unet.attn_processors.values()}
+    assert processors == {"AttnProcessor2_0"}
+
+
+def test_run_gives_a_result_at_the_output_size_with_progress_rising(engine: DiffusionEngine, person: Image.Image) -> None:
+    progress = Recorder()
+    result = engine.run(job_for(person), progress)
+    assert result.mode == "RGB"
+    assert max(result.size) == 128 and abs(result.size[0] / result.size[1] - person.size[0] / person.size[1]) < 0.02
+    values = [p for _, p in progress.events]
+    assert values == sorted(values) and values[-1] == 1.0
+    assert [s for s, _ in progress.events][:3] == ["pose", "parsing", "warp"]
+    assert progress.diffusion_steps() == SMALL["steps"]
+
+
+def test_only_the_masked_area_changes_and_the_face_is_the_original(engine: DiffusionEngine, person: Image.Image) -> None:
+    from tryon_server.engines.classic import fit_long_side
+
+    job = job_for(person, output_size=256, steps=2)
+    result = np.asarray(engine.run(job, Recorder())).astype(int)
+    original = np.asarray(fit_long_side(person, 256)).astype(int)
+    analysis = engine.analyzer.analyze(original.astype(np.uint8), "grace")
+    face = analysis.face_mask
+    assert face.any() and np.abs(result[face] - original[face]).max() <= 2
+    changed = np.abs(result - original).max(-1) > 8
+    assert changed.any()
+    assert not (changed & face).any() and not (changed & analysis.hands_mask).any()
+    top_rows = changed[: int(0.1 * changed.shape[0])]
+    assert not top_rows.any()  # the head's surroundings stay as they were
+
+
+def test_the_same_seed_gives_the_same_picture(engine: DiffusionEngine, person: Image.Image) -> None:
+    a = np.asarray(engine.run(job_for(person, seed=11), Recorder()))
+    b = np.asarray(engine.run(job_for(person, seed=11), Recorder()))
+    c = np.asarray(engine.run(job_for(person, seed=12), Recorder()))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_the_warped_garment_is_the_starting_image(engine: DiffusionEngine, person: Image.Image) -> None:
+    """At a low strength the result keeps the warped garment's colour where it lies."""
+    from tryon_server.engines.classic import fit_long_side
+
+    job = job_for(person, output_size=256, steps=10, strength=0.2)
+    result = np.asarray(engine.run(job, Recorder())).astype(float)
+    original = np.asarray(fit_long_side(person, 256)).astype(float)
+    chest = (slice(int(0.8 * 300), int(0.95 * 300)), slice(int(0.35 * 256), int(0.65 * 256)))
+    before = np.linalg.norm(original[chest].reshape(-1, 3).mean(0) - TOP_RED)
+    after = np.linalg.norm(result[chest].reshape(-1, 3).mean(0) - TOP_RED)
+    assert after < 0.6 * before
+
+
+def test_fast_mode_runs_fewer_steps(engine: DiffusionEngine, person: Image.Image) -> None:
+    progress = Recorder()
+    engine.run(job_for(person, steps=None, fast=True, output_size=128), progress)
+    assert progress.diffusion_steps() == FAST_STEPS
+
+
+def test_a_nonsense_option_fails_the_session_with_a_sentence(engine: DiffusionEngine, person: Image.Image) -> None:
+    with pytest.raises(InputRejected, match="steps"):
+        engine.run(job_for(person, steps=0), Recorder())
+
+
+def test_cancel_during_diffusion_stops_at_the_next_step(engine: DiffusionEngine, person: Image.Image) -> None:
+    job = job_for(person, steps=8)
+    progress = Recorder()
+
+    def cancel_after_first_step(stage: str, value: float) -> None:
+        progress(stage, value)
+        if stage == "diffusion" and value > 0.15:
+            job.cancel.set()
+
+    with pytest.raises(Cancelled):
+        engine.run(job, cancel_after_first_step)
+    assert progress.diffusion_steps() == 1
+    assert ("blend", 1.0) not in progress.events
+
+
+def test_cancel_before_the_run_starts(engine: DiffusionEngine, person: Image.Image) -> None:
+    job = job_for(person)
+    job.cancel.set()
+    with pytest.raises(Cancelled):
+        engine.run(job, Recorder())
+
+
+def test_out_of_memory_frees_the_cache_and_retries_once_smaller(
+    engine: DiffusionEngine, person: Image.Image, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from tryon_server.engines.diffusion import pipeline
+
+    runner = engine.runner
+    real_run = runner._run
+    sizes: list[tuple[int, int]] = []
+    freed: list[bool] = []
+
+    def flaky(request, on_step, cancel):
+        sizes.append(request.image.size)
+        if len(sizes) == 1:
+            on_step(1, 2)  # one step done, then the GPU runs out
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_run(request, on_step, cancel)
+
+    monkeypatch.setattr(runner, "_run", flaky)
+    monkeypatch.setattr(pipeline, "free_device_memory", lambda: freed.append(True))
+    progress = Recorder()
+    result = engine.run(job_for(person, output_size=512, steps=2), progress)
+    assert max(result.size) == 512
+    assert len(sizes) == 2 and max(sizes[1]) < max(sizes[0]) and freed
+    values = [p for _, p in progress.events]
+    assert values == sorted(values) and values[-1] == 1.0  # the retry never moves progress back
+
+    def always(request, on_step, cancel):
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr(runner, "_run", always)
+    with pytest.raises(InputRejected) as info:
+        engine.run(job_for(person, output_size=512, steps=2), Recorder())
+    assert info.value.code == "out_of_memory" and "memory" in info.value.message
+
+
+def test_inpaint_mask_never_covers_face_or_hands_even_if_parsing_says_clothes(engine: DiffusionEngine) -> None:
+    from tryon_server.engines.diffusion.parsing import inpaint_mask
+
+    parser = engine.models.segformer
+    h, w = 64, 48
+    region = np.zeros((h, w), bool)
+    region[20:60, 5:43] = True
+    face = np.zeros((h, w), bool)
+    face[5:25, 15:33] = True
+    hands = np.zeros((h, w), bool)
+    hands[50:60, 5:12] = True
+    labels = np.full((h, w), parser.labels["upper-clothes"], np.int32)  # a parse that calls it all clothes
+    labels[:4] = parser.labels["hair"]
+    mask = inpaint_mask("upper", region, face, hands, labels=labels, parser=parser, dilate_px=3)
+    assert mask.any() and not (mask & face).any() and not (mask & hands).any() and not mask[:4].any()
+    assert mask[40, 2]  # clothes the parse found outside the pose region are repainted too
+
+
+def test_a_photo_that_does_not_fit_the_category_is_refused(engine: DiffusionEngine, person: Image.Image) -> None:
+    job = TryOnJob(person=person, garment=draw_top(), category="lower", person_key="grace", options=SMALL)
+    with pytest.raises(InputRejected) as info:
+        engine.run(job, Recorder())
+    assert info.value.code == "person_incomplete"
+
+
+def test_controlnet_aux_openpose_is_used_only_with_package_and_weights(
+    engine: DiffusionEngine, person: Image.Image, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.machinery
+    import types
+
+    from tryon_server.engines.diffusion.loading import load_openpose_detector
+
+    folder = tmp_path / "openpose-annotator"
+    calls: list[tuple[int, int]] = []
+
+    class FakeDetector:
+        @classmethod
+        def from_pretrained(cls, path: str) -> "FakeDetector":
+            assert Path(path) == folder
+            return cls()
+
+        def __call__(self, image: Image.Image) -> Image.Image:
+            calls.append(image.size)
+            return Image.new("RGB", (512, 512), (255, 0, 0))
+
+    assert load_openpose_detector(folder, "cpu") is None  # no weights: MediaPipe drawing
+    folder.mkdir()
+    (folder / "body_pose_model.pth").write_bytes(b"weights")
+    if importlib.util.find_spec("controlnet_aux") is None:
+        assert load_openpose_detector(folder, "cpu") is None  # weights but no package
+    fake = types.ModuleType("controlnet_aux")
+    fake.__spec__ = importlib.machinery.ModuleSpec("controlnet_aux", None)
+    fake.OpenposeDetector = FakeDetector
+    monkeypatch.setitem(sys.modules, "controlnet_aux", fake)
+    detector = load_openpose_detector(folder, "cpu")
+    assert isinstance(detector, FakeDetector)
+    monkeypatch.setattr(engine.models, "openpose", detector)
+    engine.run(job_for(person, steps=2), Recorder())
+    assert len(calls) == 1
+
+
+@pytest.mark.slow
+def test_no_segformer_falls_back_to_pose_region_and_a_vae_fp16_fix_is_used(tmp_path: Path, person: Image.Image) -> None:
+    models = build_tiny_models(tmp_path / "models", segformer=False)
+    shutil.copytree(models / "sdxl-inpainting" / "vae", models / "vae-fp16-fix")
+    engine = DiffusionEngine(Settings(models_dir=models))
+    engine.load()
+    assert engine.models.segformer is None
+    assert engine.models.vae_fp16_fix and not engine.models.pipe.vae.config.force_upcast
+    result = engine.run(job_for(person, steps=2), Recorder())
+    assert max(result.size) == 128
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("gpu_diffusion", REPO / "tests" / "benchmarks" / "gpu_diffusion.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_benchmark_configs_are_the_published_sdxl_sizes(benchmark) -> None:
+    """Built on the meta device (no memory): parameter counts match the published models."""
+    import torch
+    from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
+
+    with torch.device("meta"):
+        counts = {name: sum(p.numel() for p in make().parameters()) / 1e6 for name, make in {
+            "unet": lambda: UNet2DConditionModel(**benchmark.SDXL_INPAINT_UNET),
+            "controlnet": lambda: ControlNetModel(**benchmark.SDXL_CONTROLNET),
+            "vae": lambda: AutoencoderKL(**benchmark.SDXL_VAE),
+        }.items()}
+    assert round(counts["unet"]) == 2567 and round(counts["controlnet"]) == 1251 and round(counts["vae"]) == 84
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> None:
+    module = benchmark
+    out = tmp_path / "bench.json"
+    assert module.main(["--tiny", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    for mode in ("standard", "fast"):
+        assert report[mode]["seconds"] > 0 and report[mode]["tflop"] >= 0
+        assert report[mode]["steps_reported"] == report[mode]["denoising_steps"]
+    assert report["params_millions"]["unet"] > 0
+
+
+# --- the real server, started with --engine diffusion -------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def diffusion_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`python run.py --engine diffusion` in a subprocess, on a free port, with the tiny models."""
+    import httpx
+
+    tmp_path = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "run.py", "--engine", "diffusion", "--models-dir", str(models_dir),
+             "--data-dir", str(tmp_path / "data"), "--port", str(port),
+             "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
+        deadline = time.time() + 240
+        try:
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
+                try:
+                    r = httpx.get(f"{url}/api/health", timeout=2)
+                    if r.status_code == 200 and r.json().get("engine") == "diffusion":
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline:
+                    raise AssertionError(f"server not ready: {log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield url, log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _submit(client, options: dict) -> dict:
+    import io
+
+    def png(img: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    files = {"person": ("me.jpg", (FIXTURES / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
+             "garment": ("top.png", png(draw_top()), "image/png")}
+    r = client.post("/api/tryon/sessions", files=files, data={"category": "upper", "options": json.dumps(options)})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+@pytest.mark.slow
+def test_server_with_engine_diffusion_runs_a_session_to_completed(diffusion_server) -> None:
+    import httpx
+
+    url, _ = diffusion_server
+    health = httpx.get(f"{url}/api/health").json()
+    assert health["engine"] == "diffusion" and health["device"] == "cpu" and health["models_loaded"]
+    token = httpx.post(f"{url}/api/tokens").json()["token"]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        accepted = _submit(c, {"output_size": 128, "steps": 4, "strength": 1.0, "seed": 1})
+        sid = accepted["session_id"]
+        progress: list[float] = []
+        stages: set[str] = set()
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            body = c.get(f"/api/tryon/sessions/{sid}").json()
+            progress.append(body["progress"])
+            stages.add(body["stage"])
+            if body["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.02)
+        assert body["status"] == "completed", body
+        assert progress == sorted(progress) and progress[-1] == 1.0
+        assert len({p for p in progress if 0 < p < 1}) >= 2  # seen rising, not just 0 then 1
+        result = c.get(body["result_url"])
+        assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+        from io import BytesIO
+
+        picture = Image.open(BytesIO(result.content))
+        assert max(picture.size) == 128
+
+
+@pytest.mark.slow
+def test_server_delete_interrupts_a_running_diffusion_session(diffusion_server) -> None:
+    import httpx
+
+    url, log_path = diffusion_server
+    token = httpx.post(f"{url}/api/tokens").json()["token"]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        slow = _submit(c, {"output_size": 384, "steps": 100, "strength": 1.0, "seed": 1})["session_id"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            body = c.get(f"/api/tryon/sessions/{slow}").json()
+            if body["stage"] == "diffusion" and body["progress"] > 0.16:
+                break
+            time.sleep(0.02)
+        assert body["stage"] == "diffusion", body
+        progress_at_delete = body["progress"]
+        assert c.delete(f"/api/tryon/sessions/{slow}").status_code == 204
+        # the inference thread is free again long before the 100 steps could have finished
+        quick = _submit(c, {"output_size": 128, "steps": 2, "strength": 1.0, "seed": 1})["session_id"]
+        while time.time() < deadline:
+            body = c.get(f"/api/tryon/sessions/{quick}").json()
+            if body["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.05)
+        assert body["status"] == "completed", body
+        assert c.get(f"/api/tryon/sessions/{slow}").status_code == 404
+    assert progress_at_delete < 0.5
+    # the engine stopped at the step after the DELETE, far from the 100th
+    found = re.search(r"diffusion interrupted after step (\d+) of (\d+)", log_path.read_text())
+    assert found, log_path.read_text()[-3000:]
+    assert found.group(2) == "100" and int(found.group(1)) < 60
