@@ -46,7 +46,9 @@ def is_public_address(addr: IPAddress) -> bool:
         embedded = _embedded_ipv4(addr)
         if embedded is not None:
             return is_public_address(embedded)
-        if addr.teredo is not None:
+        # Teredo tunnels to an arbitrary IPv4; fec0::/10 (deprecated site-local) is still routed
+        # inside some networks, yet Python counts it as global
+        if addr.teredo is not None or addr.is_site_local:
             return False
     return addr.is_global and not addr.is_multicast
 
@@ -58,6 +60,13 @@ def address_allowed(addr: IPAddress, allow_loopback: bool) -> bool:
         if addr.is_loopback or (plain is not None and plain.is_loopback):
             return True
     return is_public_address(addr)
+
+
+def _not_public() -> ValidationFailed:
+    return ValidationFailed(
+        "The garment URL points to a private or local network address; only public web addresses can be fetched.",
+        code="garment_url_not_public",
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,10 @@ async def resolve_target(url: str, *, allow_loopback: bool = False) -> Target:
     if parts.username or parts.password:
         raise ValidationFailed("The garment URL must not contain a user name or password.", code="bad_garment_url")
     port = port or (443 if parts.scheme == "https" else 80)
+    name = host.rstrip(".").lower()
+    if not allow_loopback and (name == "localhost" or name.endswith(".localhost")):
+        # RFC 6761: always loopback, whatever a resolver says; refused without asking one
+        raise _not_public()
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
@@ -95,10 +108,7 @@ async def resolve_target(url: str, *, allow_loopback: bool = False) -> Target:
         ) from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses or not all(address_allowed(a, allow_loopback) for a in addresses):
-        raise ValidationFailed(
-            "The garment URL points to a private or local network address; only public web addresses can be fetched.",
-            code="garment_url_not_public",
-        )
+        raise _not_public()
     return Target(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])
 
 

@@ -1,23 +1,28 @@
 """Pure ASGI middleware: request id + access log + metrics, and the Host guard.
 
-Order (outermost first): RequestContext, HostGuard, CORS (Starlette's), then the routes.
+Order (outermost first): RequestContext, HostGuard, CORS (Starlette's), MethodNotAllowed, then the routes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
+from typing import Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .logs import request_id_var
 from .metrics import Metrics
 
 access_log = logging.getLogger("tryon.access")
+# request ids only need to be unique, not secret: a PRNG, unlike uuid4's os.urandom, does not drop
+# the GIL (which costs the loop a wait whenever the inference thread is busy in Python code)
+_ids = random.Random()
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SECURITY_HEADERS = {
@@ -30,6 +35,10 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }
+_SECURITY_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+# a status poll every second from each open page would drown the log: successful, quick GETs are
+# logged at DEBUG (run with --log-level debug to see them); everything else at INFO
+_QUIET_GET_S = 0.5
 
 
 class RequestContextMiddleware:
@@ -45,7 +54,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else f"{_ids.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -56,8 +65,8 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
+                present = {k for k, _ in headers.raw}
+                headers.raw.extend(kv for kv in _SECURITY_RAW if kv[0] not in present)
             await send(message)
 
         try:
@@ -68,11 +77,14 @@ class RequestContextMiddleware:
             route_path = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(scope["method"], route_path, str(status)).inc()
             self.metrics.latency.labels(route_path).observe(seconds)
-            access_log.info(
-                "%s %s %d", scope["method"], scope["path"], status,
-                extra={"fields": {"method": scope["method"], "path": scope["path"], "status": status,
-                                  "duration_ms": round(seconds * 1000, 2)}},
-            )
+            quiet = scope["method"] == "GET" and status < 400 and seconds < _QUIET_GET_S
+            level = logging.DEBUG if quiet else logging.INFO
+            if access_log.isEnabledFor(level):
+                access_log.log(
+                    level, "%s %s %d", scope["method"], scope["path"], status,
+                    extra={"fields": {"method": scope["method"], "path": scope["path"], "status": status,
+                                      "duration_ms": round(seconds * 1000, 2)}},
+                )
             request_id_var.reset(token)
 
 
@@ -101,6 +113,46 @@ class HostGuardMiddleware:
                                    "This server only answers requests addressed to its own local address."}}).encode()
                 await send({"type": "http.response.start", "status": 403,
                             "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class MethodNotAllowedMiddleware:
+    """405 with an `Allow` header that lists every method the path supports.
+
+    Each method of a path is its own Route, and the static page is mounted at "/", so left to the
+    router a wrong method reaches either the first route of the path (Allow lists only its
+    methods) or the static files (Allow: GET, HEAD). Both tell clients the wrong thing. Placed
+    inside CORS, so preflight OPTIONS requests never get here.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        by_path: dict[str, tuple[re.Pattern[str], set[str]]] = {}
+        for route in routes:
+            if isinstance(route, Route) and route.methods:
+                pattern, methods = by_path.setdefault(route.path, (route.path_regex, set()))
+                methods.update(route.methods)
+        self._paths = list(by_path.values())
+
+    def _allowed(self, path: str) -> set[str] | None:
+        for pattern, methods in self._paths:
+            if pattern.match(path):
+                return methods
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self._allowed(scope["path"])
+            if allowed is not None and scope["method"] not in allowed:
+                body = json.dumps({"error": {"code": "method_not_allowed",
+                                             "message": "This address does not accept that method."}}).encode()
+                order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+                allow = ", ".join(sorted(allowed, key=lambda m: order.index(m) if m in order else 99))
+                await send({"type": "http.response.start", "status": 405,
+                            "headers": [(b"content-type", b"application/json"), (b"allow", allow.encode()),
                                         (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
                 return

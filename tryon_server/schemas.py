@@ -38,7 +38,7 @@ class SessionCreateJson(BaseModel):
 
 class KeepBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    keep: bool
+    keep: bool = Field(strict=True)  # true or false, not 0, 1 or "yes"
 
 
 class TokenOut(BaseModel):

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from .db import Row
 from .signing import UrlSigner
 
 
+@lru_cache(maxsize=8192)  # a session's timestamps repeat on every poll of it
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=8192)
+def _signed(signer: UrlSigner, key: str, window: int) -> str | None:
+    return signer.url(key, now=window * signer.ttl_s)
+
+
+def signed_url(signer: UrlSigner, key: str | None) -> str | None:
+    """signer.url(key), computed once per key and signing window: a URL is the same for every
+    moment of its window (that is what lets browsers cache images), so polls reuse it."""
+    if not key:
+        return None
+    return _signed(signer, key, int(time.time()) // signer.ttl_s)
 
 
 def profile_json(row: Row, signer: UrlSigner) -> dict[str, Any]:
@@ -41,9 +57,9 @@ def session_json(row: Row, signer: UrlSigner, *, queue_position: int,
         "stage": stage,
         "category": row["category"],
         "attempts": row["attempts"],
-        "result_url": signer.url(row["result_key"]) if completed else None,
-        "person_image_url": signer.url(row["person_key"]),
-        "garment_image_url": signer.url(row["garment_key"]),
+        "result_url": signed_url(signer, row["result_key"]) if completed else None,
+        "person_image_url": signed_url(signer, row["person_key"]),
+        "garment_image_url": signed_url(signer, row["garment_key"]),
         "source_url": row["source_url"],
         "page_url": row["page_url"],
         "profile_id": row["profile_id"],
