@@ -1,0 +1,167 @@
+// Wires detection, the button and the pairing listener on every page, and keeps them right as
+// single-page shops swap images and URLs without reloading. (Globals here live as long as the
+// page does; it is the service worker that must keep none.)
+(() => {
+  const NS = globalThis.__tryOn;
+  if (!NS || NS.started) return;
+  NS.started = true;
+
+  const POLL_MS = 3000;
+  const { detectProduct } = NS.detect;
+  const { extractMetadata, guessCategory } = NS.metadata;
+
+  let button = null;
+  let found = null; // the current detection: {element, url, source, product}
+  let watched = null; // {sessionId, timer} of the try-on this page started
+  let timer = 0;
+  let lastRun = 0;
+  let lastHref = location.href;
+  let isServerPage = false;
+
+  async function ask(message) {
+    try {
+      return await chrome.runtime.sendMessage(message);
+    } catch {
+      return { ok: false, error: { message: "The extension was updated: reload this page, then try again." } };
+    }
+  }
+
+  function refresh() {
+    timer = 0;
+    lastRun = Date.now();
+    if (isServerPage) return;
+    const next = detectProduct();
+    if (watched && button?.anchor?.isConnected) { // never move a button whose try-on is running
+      button.reposition();
+      return;
+    }
+    found = next;
+    if (!next) {
+      button?.detach();
+      return;
+    }
+    button ||= new NS.TryOnButton(onClick);
+    if (button.anchor !== next.element || button.imageUrl !== next.url) button.attach(next.element, next.url);
+    else button.reposition();
+  }
+
+  // Some shops mutate their DOM many times a second (carousels, timers): detect at most every 600 ms.
+  function schedule(delay = 250) {
+    if (!timer) timer = setTimeout(refresh, Math.max(delay, 600 - (Date.now() - lastRun)));
+  }
+
+  function productInfo() {
+    const metadata = extractMetadata(found?.product || NS.detect.jsonLdProduct());
+    return { imageUrl: found?.url, pageUrl: location.href, metadata, category: guessCategory(metadata), source: found?.source };
+  }
+
+  function stopWatching() {
+    if (watched) clearTimeout(watched.timer);
+    watched = null;
+  }
+
+  function describe(session) {
+    if (session.status === "queued") {
+      return session.queue_position > 1 ? `In line: ${session.queue_position - 1} ahead` : "Next in line…";
+    }
+    const stage = session.stage ? ` (${session.stage})` : "";
+    return `Trying on… ${Math.round((session.progress || 0) * 100)}%${stage}`;
+  }
+
+  async function watch(sessionId) {
+    if (!watched || watched.sessionId !== sessionId) return;
+    const answer = await ask({ type: "status", sessionId });
+    if (!watched || watched.sessionId !== sessionId) return;
+    if (!answer?.ok) {
+      stopWatching();
+      button.setIdle();
+      button.showNote(answer?.error?.message || "Lost track of the try-on: open the extension to see it.");
+      return;
+    }
+    const { session } = answer;
+    if (session.status === "completed") {
+      stopWatching();
+      button.setDone();
+    } else if (session.status === "failed") {
+      stopWatching();
+      button.setIdle();
+      button.showNote(session.error || "The try-on failed: try another picture of this garment.");
+    } else {
+      button.setWorking(describe(session), session.progress || 0);
+      watched.timer = setTimeout(() => watch(sessionId), POLL_MS);
+    }
+  }
+
+  async function onClick(btn) {
+    if (btn.state === "working") return;
+    if (btn.state === "done") {
+      btn.setIdle();
+      await ask({ type: "showResult" });
+      return;
+    }
+    const info = productInfo();
+    if (!info.imageUrl) return;
+    btn.setWorking("Sending…", 0.02);
+    const answer = await ask({ type: "tryon", ...info, imageUrl: btn.imageUrl });
+    if (!answer?.ok) {
+      btn.setIdle();
+      btn.showNote(answer?.error?.message || "The try-on could not start.");
+      return;
+    }
+    stopWatching();
+    const sessionId = answer.session.session_id;
+    watched = { sessionId, timer: 0 };
+    btn.setWorking(describe(answer.session), 0);
+    watched.timer = setTimeout(() => watch(sessionId), 1000);
+  }
+
+  function onUrlChange() {
+    if (location.href === lastHref) return;
+    lastHref = location.href;
+    stopWatching(); // a new product: the button starts fresh
+    button?.setIdle();
+    button?.hideNote();
+    // Single-page shops render the new product a little after the URL changes.
+    schedule(50);
+    setTimeout(() => schedule(0), 600);
+    setTimeout(() => schedule(0), 1500);
+  }
+
+  // ---- start ------------------------------------------------------------------------------------
+
+  NS.pairing.listenForPairing();
+
+  // The popup asks the page what its product is ("Try it on" from the toolbar).
+  chrome.runtime.onMessage.addListener((message, _sender, sendResponse) => {
+    if (message?.type !== "detect") return false;
+    if (!found) found = detectProduct();
+    sendResponse(found ? { found: true, ...productInfo() } : { found: false });
+    return false;
+  });
+
+  ask({ type: "config" }).then((config) => {
+    // The try-on server's own page shows people and results, never a product to try on.
+    isServerPage = Boolean(config?.ok && config.paired && config.serverUrl === location.origin);
+    if (isServerPage) button?.detach();
+    else schedule(0);
+  });
+
+  new MutationObserver((records) => {
+    const host = button?.host;
+    const ours = (node) => node === host;
+    const relevant = records.some((r) => !ours(r.target) &&
+      !(r.type === "childList" && [...r.addedNodes, ...r.removedNodes].every(ours)));
+    if (relevant) schedule();
+  }).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true,
+    attributeFilter: ["src", "srcset", "data-src", "data-srcset", "class", "style", "hidden", "content"],
+  });
+  // Images that finish loading change size (lazy loaders, slow CDNs).
+  document.addEventListener("load", (event) => { if (event.target?.tagName === "IMG") schedule(); }, true);
+  window.addEventListener("popstate", onUrlChange);
+  // pushState from the page's own scripts is invisible to this isolated world: look for it.
+  setInterval(() => {
+    onUrlChange();
+    button?.reposition(); // layout shifts above the image move it without resizing it
+  }, 500);
+})();
