@@ -102,3 +102,17 @@ def test_format_is_decided_by_content_not_by_name():
         clean_image(b"BM" + b"\x00" * 100, max_pixels=10**8)  # BMP, even if named .png
     with pytest.raises(UnreadableImage):
         clean_image(bomb_png(), max_pixels=40_000_000)
+
+
+def test_transparent_png_is_stored_without_icc_profile_or_text_chunks():
+    from PIL import ImageCms, PngImagePlugin
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Author", "someone@example.com")
+    out = io.BytesIO()
+    Image.new("RGBA", (64, 64), (10, 20, 30, 128)).save(out, format="PNG", icc_profile=icc, pnginfo=text)
+    clean = clean_image(out.getvalue(), max_pixels=10**8, what="garment")
+    stored = Image.open(io.BytesIO(clean.data))
+    assert clean.extension == "png" and stored.mode == "RGBA"
+    assert stored.info == {} and b"iCCP" not in clean.data and b"tEXt" not in clean.data

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.garments import draw_dress, draw_top, draw_trousers, garment_mask
+from tests.garments import BACKGROUND, draw_dress, draw_top, draw_trousers, garment_mask
 from tryon_server.exceptions import InputRejected
 from tryon_server.vision.garment import cut_out
 
@@ -75,3 +75,17 @@ def test_empty_product_photo_is_refused_as_unreadable():
         cut_out(blank, "upper")
     assert err.value.code == "garment_unreadable"
     assert "garment" in err.value.message
+
+
+def test_cutout_edge_carries_the_garment_colour_not_the_backdrop():
+    # the warp interpolates colours across the alpha edge: a backdrop-coloured rim showed as a
+    # pale outline wherever the garment ended on the body (the notch under a sleeve, a neckline)
+    cut = cut_out(draw_top(), "upper")
+    rim = (cut.alpha > 0.02) & (cut.alpha < 0.98)
+    assert rim.sum() > 1000
+    to_backdrop = np.linalg.norm(cut.rgb[rim].astype(float) - np.array(BACKGROUND, float), axis=1)
+    assert np.percentile(to_backdrop, 2) > 150  # red or navy, never near-white
+    # and inside, the photo's own pixels are kept (all but a few at sharp corners)
+    inner = cut.alpha > 0.999
+    kept = (cut.rgb == np.asarray(draw_top())).all(-1)[inner]
+    assert kept.mean() > 0.995

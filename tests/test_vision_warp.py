@@ -65,3 +65,41 @@ def test_dress_spans_shoulders_to_below_the_hips():
     assert _covered(warped, hips) and _covered(warped, hips + [0, 0.5 * (knees_y - hips[1])])
     ys = np.nonzero(warped.alpha.max(1) > 0.5)[0]
     assert ys.min() < an.point(P.LEFT_SHOULDER)[1] and ys.max() > knees_y - 60
+
+
+def _padded_shoulders(an, pad: int):
+    """The figure in a padded jacket: its outline raised by `pad` px over both shoulders."""
+    import dataclasses
+
+    import cv2
+
+    mask = (an.person_mask > 0.5).astype(np.uint8)
+    l, r = an.point(P.RIGHT_SHOULDER), an.point(P.LEFT_SHOULDER)
+    for joint in (l, r):  # no wider than the arm: the seams' places do not change
+        cv2.rectangle(mask, (int(joint[0] - 18), int(joint[1] - 5 - pad)), (int(joint[0] + 18), int(joint[1] + 20)), 1, -1)
+    return dataclasses.replace(an, person_mask=mask.astype(np.float32))
+
+
+def _top_rows(warped, xs) -> np.ndarray:
+    return np.array([int(np.argmax(warped.alpha[:, x] > 0.5)) for x in xs])
+
+
+def test_top_edge_rises_to_padded_shoulders_and_the_rows_below_stay_put():
+    # a flat lay's straight shoulder line under padded shoulders left a band of the old jacket
+    # above the new top; its edge now reaches the outline, and the chest (with its stripes)
+    # does not move
+    _, plain = standing_person()
+    padded = _padded_shoulders(plain, 28)
+    cut = cut_out(draw_top(), "upper")
+    before, after = warp_garment(cut, plain, "upper"), warp_garment(cut, padded, "upper")
+    body = padded.person_mask > 0.5
+    l, r = plain.point(P.RIGHT_SHOULDER), plain.point(P.LEFT_SHOULDER)
+    over = [int(l[0]) - 10, int(l[0]), int(l[0]) + 10, int(r[0]) - 10, int(r[0]), int(r[0]) + 10]  # over the joints
+    outline = np.array([int(np.argmax(body[:, x])) for x in over])
+    assert (_top_rows(before, over) - outline).min() > 0.04 * plain.shoulder_width  # the band the fix is about
+    assert np.abs(_top_rows(after, over) - outline).max() <= 4
+    chest_row = int(l[1] + 0.6 * plain.shoulder_width)
+    assert np.abs(after.rgb[chest_row] - before.rgb[chest_row]).max() < 1.0
+    # the neckline is not pulled up the neck
+    centre = int((l[0] + r[0]) / 2)
+    assert abs(_top_rows(after, [centre])[0] - _top_rows(before, [centre])[0]) < 0.05 * plain.shoulder_width

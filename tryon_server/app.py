@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import IO, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -31,7 +31,9 @@ from .exceptions import ConfigError, NotReady
 from .expiry import expiry_loop
 from .inference import InferenceRunner
 from .metrics import Metrics, watch_loop_lag
-from .middleware import HostGuardMiddleware, MethodNotAllowedMiddleware, RequestContextMiddleware
+from .middleware import (
+    HostGuardMiddleware, LocalCORSMiddleware, MethodNotAllowedMiddleware, RequestContextMiddleware,
+)
 from .queue import SessionQueue
 from .ratelimit import RateLimiter
 from .signing import UrlSigner, load_or_create_secret
@@ -69,6 +71,23 @@ def allowed_origins(settings: Settings) -> list[str]:
     return origins + list(settings.allowed_origins)
 
 
+_frozen = False
+
+
+def freeze_long_lived_objects() -> None:
+    """Once the engine is loaded, what is alive (modules, routes, models) lives as long as the
+    process: move it out of the cyclic garbage collector's sight. A full collection then scans
+    only what requests create, instead of stopping every thread (the event loop included) for
+    20 ms with the instant engine and 60 ms with the classic one loaded, measured here. Once per
+    process: a test process starts many apps, and a frozen cycle is never collected."""
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+
+
 def build_state(settings: Settings, engine_factory: Callable[[], Engine]) -> AppState:
     metrics = Metrics()
     db = Database(settings.db_path)
@@ -100,9 +119,20 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
 
         async def load_then_work() -> None:
             if await state.runner.load():
+                freeze_long_lived_objects()
                 await state.worker.run_forever()
 
-        tasks.append(asyncio.create_task(load_then_work(), name="worker"))
+        def worker_stopped(task: asyncio.Task) -> None:
+            # the worker loop never ends on its own: if it does, health must stop saying "ok"
+            if task.cancelled() or task.exception() is None:
+                return
+            log.critical("the try-on worker stopped; no try-on will run until a restart", exc_info=task.exception())
+            state.runner.ready = False
+            state.runner.load_error = f"the worker stopped: {task.exception()!r}"
+
+        worker_task = asyncio.create_task(load_then_work(), name="worker")
+        worker_task.add_done_callback(worker_stopped)
+        tasks.append(worker_task)
         log.info("server ready to accept requests; %d sessions recovered", recovered)
         try:
             yield
@@ -130,7 +160,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
             Middleware(RequestContextMiddleware, metrics=state.metrics),
             Middleware(HostGuardMiddleware, allowed_hosts=allowed_hosts(settings)),
             Middleware(
-                CORSMiddleware,
+                LocalCORSMiddleware,
                 allow_origins=allowed_origins(settings),
                 allow_origin_regex=r"chrome-extension://[a-p]{32}",
                 allow_methods=["GET", "POST", "DELETE"],

@@ -1,6 +1,8 @@
-"""Pure ASGI middleware: request id + access log + metrics, and the Host guard.
+"""Pure ASGI middleware: request id + access log + metrics, the Host guard, CORS, and 405s.
 
-Order (outermost first): RequestContext, HostGuard, CORS (Starlette's), MethodNotAllowed, then the routes.
+Order (outermost first): RequestContext, HostGuard, LocalCORS (Starlette's, with a fast path for
+requests without Origin), MethodNotAllowed, then the routes. They work on raw header lists: a
+status poll passes through all of them, and Headers objects cost microseconds each.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import logging
 import random
 import re
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +41,7 @@ _SECURITY_RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in 
 # a status poll every second from each open page would drown the log: successful, quick GETs are
 # logged at DEBUG (run with --log-level debug to see them); everything else at INFO
 _QUIET_GET_S = 0.5
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestContextMiddleware:
@@ -48,12 +51,14 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # (method, route, status) -> its counter and histogram children; bounded by the routes
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
+        incoming = _raw_header(scope, b"x-request-id")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else f"{_ids.getrandbits(128):032x}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -63,10 +68,12 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                present = {k for k, _ in headers.raw}
-                headers.raw.extend(kv for kv in _SECURITY_RAW if kv[0] not in present)
+                # raw (lower-case bytes) headers: cheaper than a MutableHeaders on every response
+                raw = [kv for kv in message.get("headers", ()) if kv[0] != b"x-request-id"]
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                present = {k for k, _ in raw}
+                raw.extend(kv for kv in _SECURITY_RAW if kv[0] not in present)
+                message["headers"] = raw
             await send(message)
 
         try:
@@ -75,8 +82,16 @@ class RequestContextMiddleware:
             seconds = time.perf_counter() - started
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route_path, str(status)).inc()
-            self.metrics.latency.labels(route_path).observe(seconds)
+            # a client can send any method name: only known ones become labels (bounded memory)
+            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
+            key = (method, route_path, status)
+            children = self._children.get(key)
+            if children is None:  # labels() takes a lock and builds a key: once per kind of request
+                children = (self.metrics.requests.labels(method, route_path, str(status)),
+                            self.metrics.latency.labels(route_path))
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(seconds)
             quiet = scope["method"] == "GET" and status < 400 and seconds < _QUIET_GET_S
             level = logging.DEBUG if quiet else logging.INFO
             if access_log.isEnabledFor(level):
@@ -86,6 +101,15 @@ class RequestContextMiddleware:
                                       "duration_ms": round(seconds * 1000, 2)}},
                 )
             request_id_var.reset(token)
+
+
+def _raw_header(scope: Scope, name: bytes) -> str:
+    """The first value of header `name` (lower-case bytes), or "": what Headers(scope).get does,
+    without building a Headers object on every request."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 def _host_name(host_header: str) -> str:
@@ -107,7 +131,7 @@ class HostGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = _host_name(Headers(scope=scope).get("host", ""))
+            host = _host_name(_raw_header(scope, b"host"))
             if host not in self.allowed:
                 body = json.dumps({"error": {"code": "bad_host", "message":
                                    "This server only answers requests addressed to its own local address."}}).encode()
@@ -157,3 +181,26 @@ class MethodNotAllowedMiddleware:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+class LocalCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a fast path for requests that carry no `Origin` header (the page's
+    own same-origin GETs, scripts, curl): for those Starlette only merges "Origin" into the
+    `Vary` header, which is exactly what this does, without building Headers objects twice
+    and wrapping `send` in a partial on every status poll."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(k == b"origin" for k, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_with_vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", ()))
+                vary = [v.decode("latin-1") for k, v in raw if k == b"vary"]
+                raw = [kv for kv in raw if kv[0] != b"vary"]
+                raw.append((b"vary", ", ".join([*vary, "Origin"]).encode("latin-1")))
+                message["headers"] = raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_vary)

@@ -1,6 +1,6 @@
 """Median time per classic try-on at 1024 px, with and without the person-analysis cache.
 
-Run: python tests/benchmarks/bench_classic.py [--runs 7]
+Run: python tests/benchmarks/bench_classic.py [--runs 7] [--json PATH]
 "Cold" gives every run a new person key, so MediaPipe runs each time (the first try-on of a
 profile); "cache hit" reuses one key (a second garment on the same profile). The garment cut-out
 is cached by the engine too, so "cold" also cuts the garment out afresh each time (a new image).
@@ -9,6 +9,7 @@ is cached by the engine too, so "cold" also cuts the garment out afresh each tim
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -40,6 +41,7 @@ def cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--json", help="also write every run's seconds here (to pool interleaved runs of two versions)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     engine = ClassicEngine()
@@ -66,6 +68,8 @@ def main() -> None:
     print(f"load(): {load_s:.2f} s; output 1024 px long side; {args.runs} runs x 2 photos each")
     for label, values in results.items():
         print(f"{label:>10}: median {statistics.median(values):.3f} s  (min {min(values):.3f}, max {max(values):.3f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"load_s": load_s, **results}))
 
 
 if __name__ == "__main__":

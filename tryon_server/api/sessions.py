@@ -202,15 +202,18 @@ async def create_session(request: Request) -> JSONResponse:
     now = time.time()
     # committed as queued before the 202 leaves: from here on nothing can lose it
     try:
-        await state.db.execute(
-            "insert_session", id=session_id, owner=owner, profile_id=sub.profile_id, category=sub.category,
-            person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
+        inserted = await state.db.execute(
+            "insert_session_if_room", id=session_id, owner=owner, profile_id=sub.profile_id,
+            category=sub.category, person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
             source_url=sub.garment_url, page_url=sub.page_url, metadata=sub.metadata, options=sub.options,
-            now=now, expires_at=now + state.settings.retention_seconds,
+            now=now, expires_at=now + state.settings.retention_seconds, queue_max=state.settings.queue_max,
         )
     except sqlite3.IntegrityError:  # the token was deleted (delete-all-data) while this uploaded
         await state.storage.delete([person_key, garment_key])
         raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.", code="unknown_token") from None
+    if not inserted:  # the queue filled up while this request uploaded
+        await state.storage.delete([person_key, garment_key])
+        raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
     state.queue.put(session_id)
     state.metrics.transition("queued")
     row = await load_session(state, session_id, owner)

@@ -32,6 +32,15 @@ INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key
 VALUES (:id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
         :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at);
 
+-- name: insert_session_if_room
+-- the queue bound and the insert in one statement: a burst of uploads that all passed the early
+-- check cannot overfill the queue (the one connection runs statements one at a time)
+INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key, person_sha256,
+                      garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at)
+SELECT :id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
+       :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at
+WHERE (SELECT COUNT(*) FROM sessions WHERE status = 'queued') < :queue_max;
+
 -- name: get_session
 SELECT * FROM sessions WHERE id = :id AND owner = :owner;
 

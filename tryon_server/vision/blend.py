@@ -3,7 +3,9 @@
     1. colour: von Kries white balance from the product photo's background (its white) to the
        scene's white (the photo's brightest tones), and the scene's overall light level
     2. shading: the person photo's own folds and light falloff (its luminance relative to a
-       blurred copy, measured inside the garment area only) multiply the garment
+       blurred copy, measured inside the garment area only) multiply the garment; what is
+       printed or sewn on the old clothes (name tags, ribbons, logos: sharp, strong edges) is
+       replaced by the shading around it, so it leaves no ghost
     3. alpha: garment alpha x person mask x garment region, minus the protected parts (face,
        hair, hands), then feathered by a pixel or two
 
@@ -71,10 +73,49 @@ def shading_map(person_rgb: np.ndarray, region: np.ndarray, scale: float) -> np.
     ratio = (fine + 0.08) / (smooth + 0.08)
     # folds darken; bright detail is mostly old print and logos, so it lifts only a little
     shade = np.where(ratio < 1.0, np.clip(ratio, 0.6, 1.0) ** 0.8, np.clip(ratio, 1.0, 1.2) ** 0.3)
+    shade = _without_prints(shade, fine, radius)
     inside = cv2.resize(region.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     if inside.any():  # the garment's own brightness stays what the light gains made it
         shade = shade / max(float(np.median(shade[inside])), 0.5)
     return cv2.resize(shade.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def print_mask(luma: np.ndarray, step: float = 0.22, max_area: float = 0.02) -> np.ndarray:
+    """Bool mask of what is printed or sewn on the old clothes rather than shaped by light.
+
+    Name tags, ribbons, logos and lapels are bounded by sharp, strong edges in log luminance
+    (a change of ~3x within a pixel or two); folds and light fall-off change slowly. The mask is
+    those edges, a pixel wider, plus the small areas they enclose (up to `max_area` of the
+    image: a tag, a badge, a pocket), whose own inside is an unrelated colour.
+    """
+    log_l = np.log(luma + 0.08)
+    gx = cv2.Sobel(log_l, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(log_l, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    edges = (np.hypot(gx, gy) > step).astype(np.uint8)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    # holes of the edge mask: areas not reachable from the image border without crossing edges
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(1 - edges, connectivity=4)
+    small = stats[:, cv2.CC_STAT_AREA] <= max_area * luma.size
+    small[0] = False  # label 0 is the edges themselves
+    return edges.astype(bool) | small[labels]
+
+
+def _without_prints(shade: np.ndarray, luma: np.ndarray, radius: int) -> np.ndarray:
+    """Shading with the printed parts (see `print_mask`) replaced by the shading around them,
+    so the new garment shows the old one's folds, not a ghost of its name tag."""
+    prints = print_mask(luma)
+    if not prints.any():
+        return shade
+    # the smooth copy leans towards a print's colour up to about a third of the filter's radius
+    # from its edge: that rim is the print's too
+    grow = max(1, radius // 3)
+    prints = cv2.dilate(prints.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) > 0
+    keep = (~prints).astype(np.float32)
+    sigma = max(1.5, radius / 2)
+    # normalised convolution: the mean shading of the nearby unprinted pixels
+    weight = cv2.GaussianBlur(keep, (0, 0), sigma)
+    near = np.where(weight > 1e-3, cv2.GaussianBlur(shade * keep, (0, 0), sigma) / np.maximum(weight, 1e-3), 1.0)
+    return np.where(prints, near, shade).astype(np.float32)
 
 
 def composite(person_rgb: np.ndarray, garment_rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

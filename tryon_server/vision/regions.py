@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .person import PersonAnalysis
-from .warp import body_points
+from .warp import body_points, mask_extent
 
 
 def _capsule(mask: np.ndarray, a: np.ndarray, b: np.ndarray, thickness: float) -> None:
@@ -23,6 +23,20 @@ def _capsule(mask: np.ndarray, a: np.ndarray, b: np.ndarray, thickness: float) -
 
 def _poly(mask: np.ndarray, pts: list[np.ndarray]) -> None:
     cv2.fillPoly(mask, [np.array(pts, np.float64).round().astype(np.int32)], 1)
+
+
+def _arm_thickness(person_mask: np.ndarray, shoulder: np.ndarray, elbow: np.ndarray, centre: np.ndarray,
+                   sw: float) -> float:
+    """The upper arm's thickness for the sleeve area: twice the person mask's reach outward
+    from the arm's axis at mid-arm, between 0.38 and 0.7 shoulder widths. A bulky old sleeve is
+    wider than the joints suggest; a sleeve area cut to the joints left a strip of it showing."""
+    mid = (shoulder + elbow) / 2
+    axis = elbow - shoulder
+    normal = np.array([-axis[1], axis[0]]) / (float(np.linalg.norm(axis)) or 1.0)
+    if np.dot(normal, mid - centre) < 0:  # point away from the body
+        normal = -normal
+    reach = mask_extent(person_mask, mid, normal, 0.4 * sw)
+    return float(np.clip(2.2 * reach, 0.38 * sw, 0.7 * sw))
 
 
 def hip_line_below(analysis: PersonAnalysis, offset: float = 0.1) -> np.ndarray:
@@ -72,8 +86,8 @@ def garment_region_mask(analysis: PersonAnalysis, category: str, margin: float =
         _poly(region, [neck_l, tip_l, b.sh_l - across * 0.2 * sw + down * 0.5 * sw, hem_l, hem_r,
                        b.sh_r + across * 0.2 * sw + down * 0.5 * sw, tip_r, neck_r])
         for sh, el in ((b.sh_l, b.el_l), (b.sh_r, b.el_r)):
-            if el is not None:  # sleeves: down the upper arm
-                _capsule(region, sh, el, 0.38 * sw)
+            if el is not None:  # sleeves: down the upper arm, as thick as the arm looks
+                _capsule(region, sh, el, _arm_thickness(analysis.person_mask, sh, el, b.sh_mid, sw))
     if category in ("lower", "dress"):
         waist_l = b.hip_mid - hip_across * hj * 0.85 - legs * 0.5 * hj
         waist_r = b.hip_mid + hip_across * hj * 0.85 - legs * 0.5 * hj
@@ -107,3 +121,4 @@ def garment_region_mask(analysis: PersonAnalysis, category: str, margin: float =
     out = (region > 0) & (grown > 0)
     out &= ~analysis.face_mask & ~analysis.hair_mask & ~analysis.hands_mask
     return out
+
