@@ -124,6 +124,14 @@ def new_token(live: LiveServer) -> str:
     return r.json()["token"]
 
 
+def wait_processing(client: httpx.Client, session_id: str, timeout: float = 10) -> None:
+    """Until the worker has claimed the session (its engine is running)."""
+    deadline = time.time() + timeout
+    while client.get(f"/api/tryon/sessions/{session_id}").json()["status"] != "processing":
+        assert time.time() < deadline, f"session {session_id} never started"
+        time.sleep(0.02)
+
+
 def wait_terminal(client: httpx.Client, session_id: str, timeout: float = 60) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:

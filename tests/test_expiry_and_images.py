@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
 
 from tests.conftest import new_token, wait_terminal
 from tests.doubles import InstantEngine

@@ -25,7 +25,7 @@ from PIL import Image
 from tryon_server.auth import hash_token
 
 from tests.browser import artifact, launch_with_extension, require_chromium
-from tests.conftest import LiveServer, fixture_bytes, new_token, wait_terminal
+from tests.conftest import LiveServer, fixture_bytes, new_token
 from tests.doubles import InstantEngine
 from tests.shops.shop_server import ShopServer, start_shop_server
 
@@ -140,7 +140,7 @@ def assert_button_on(page, selector: str) -> None:
     assert host and img
     assert img["x"] <= host["x"] and host["x"] + host["width"] <= img["x"] + img["width"], (host, img)
     assert img["y"] <= host["y"] and host["y"] + host["height"] <= img["y"] + img["height"], (host, img)
-    on_top = page.evaluate(f"""([x, y]) => document.elementFromPoint(x, y)?.tagName.toLowerCase()""",
+    on_top = page.evaluate("""([x, y]) => document.elementFromPoint(x, y)?.tagName.toLowerCase()""",
                            [host["x"] + host["width"] / 2 - page.evaluate("scrollX"),
                             host["y"] + host["height"] / 2 - page.evaluate("scrollY")])
     assert on_top == HOST

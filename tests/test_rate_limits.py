@@ -8,13 +8,12 @@ so requests from 127.0.0.2 and 127.0.0.3 are different clients to the server.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
+from tests.conftest import fixture_bytes, image_bytes, new_token, wait_processing, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
 from tryon_server.config import Settings
@@ -104,10 +103,7 @@ def test_full_queue_answers_503_with_retry_after_and_accepts_again_once_drained(
     try:
         with live.client(new_token(live)) as c:
             first = submit(c).json()["session_id"]
-            deadline = time.time() + 10
-            while c.get(f"/api/tryon/sessions/{first}").json()["status"] != "processing":
-                assert time.time() < deadline
-                time.sleep(0.02)
+            wait_processing(c, first)
             waiting = [submit(c) for _ in range(3)]
             assert [r.status_code for r in waiting] == [202, 202, 202]
             full = submit(c)
@@ -136,10 +132,7 @@ def test_simultaneous_submissions_cannot_overfill_the_queue(server_factory):
     try:
         with live.client(new_token(live)) as c:
             first = submit(c).json()["session_id"]
-            deadline = time.time() + 10
-            while c.get(f"/api/tryon/sessions/{first}").json()["status"] != "processing":
-                assert time.time() < deadline
-                time.sleep(0.02)
+            wait_processing(c, first)
             with ThreadPoolExecutor(12) as pool:
                 statuses = list(pool.map(lambda _: submit(c).status_code, range(12)))
             assert sorted(statuses) == [202] * 3 + [503] * 9, statuses

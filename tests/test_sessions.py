@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
+from tests.conftest import fixture_bytes, image_bytes, new_token, wait_processing, wait_terminal
 from tests.doubles import FailingEngine, InstantEngine, RejectingEngine
 from tests.garments import draw_top
 
@@ -97,9 +97,7 @@ def test_deleting_a_running_session_cancels_it_and_keeps_no_result(server_factor
     live = server_factory(lambda: engine)
     with live.client(new_token(live)) as c:
         sid = submit(c).json()["session_id"]
-        deadline = time.time() + 10
-        while c.get(f"/api/tryon/sessions/{sid}").json()["status"] != "processing" and time.time() < deadline:
-            time.sleep(0.02)
+        wait_processing(c, sid)
         assert c.delete(f"/api/tryon/sessions/{sid}").status_code == 204
         time.sleep(1.0)
     assert engine.runs == []  # cancelled at its next step, never finished

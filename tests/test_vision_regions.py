@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from tests.bodies import standing_person
 from tryon_server.vision.person import P

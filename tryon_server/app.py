@@ -27,7 +27,7 @@ from .db import Database
 from .engines import Engine, create_engine
 from .events import SessionEvents
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
-from .exceptions import ConfigError, NotReady
+from .exceptions import ConfigError
 from .expiry import expiry_loop
 from .inference import InferenceRunner
 from .metrics import Metrics, watch_loop_lag
