@@ -173,7 +173,7 @@ async def create_session(request: Request) -> JSONResponse:
         raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
     sub = await _read_submission(request, state)
 
-    # person: a profile's photo (linked, so deleting the profile keeps this session whole) or an upload
+    # person: a profile's photo (a hard link the session owns: its expiry removes only its name) or an upload
     if sub.profile_id is not None:
         profile = await load_profile(state, sub.profile_id, owner)
         try:

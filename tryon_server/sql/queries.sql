@@ -26,12 +26,6 @@ DELETE FROM profiles WHERE id = :id AND owner = :owner;
 -- name: set_profile_measurements
 UPDATE profiles SET measurements = :measurements WHERE id = :id AND owner = :owner;
 
--- name: insert_session
-INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key, person_sha256,
-                      garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at)
-VALUES (:id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
-        :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at);
-
 -- name: insert_session_if_room
 -- the queue bound and the insert in one statement: a burst of uploads that all passed the early
 -- check cannot overfill the queue (the one connection runs statements one at a time)
@@ -43,9 +37,6 @@ WHERE (SELECT COUNT(*) FROM sessions WHERE status = 'queued') < :queue_max;
 
 -- name: get_session
 SELECT * FROM sessions WHERE id = :id AND owner = :owner;
-
--- name: get_session_any_owner
-SELECT * FROM sessions WHERE id = :id;
 
 -- name: queue_position
 -- 1 for next in line: the queued sessions ahead of this one, plus itself
@@ -131,6 +122,3 @@ SELECT person_key AS key FROM sessions
 UNION ALL SELECT garment_key FROM sessions
 UNION ALL SELECT result_key FROM sessions WHERE result_key IS NOT NULL
 UNION ALL SELECT photo_key FROM profiles;
-
--- name: count_by_status
-SELECT status, COUNT(*) AS n FROM sessions GROUP BY status;
