@@ -16,22 +16,31 @@ from ..uploads import read_file_field, read_form, text_field
 from .profiles import load_profile, parse_height, store_clean_image
 
 ANALYSIS_LONG_SIDE = 1536
-_analyzer = None  # created and used on the inference thread only
+_own_analyzer = None  # only for an engine without one; created and used on the inference thread
 
 
-def _estimate_on_inference_thread(image: Image.Image, height_cm: float) -> dict:
+def _analyzer_for(engine: object):
+    """The engine's own PersonAnalyzer (its MediaPipe models are loaded already), else one of ours."""
+    from ..vision.person import PersonAnalyzer
+
+    global _own_analyzer
+    analyzer = getattr(engine, "analyzer", None)
+    if isinstance(analyzer, PersonAnalyzer):
+        return analyzer
+    if _own_analyzer is None:
+        _own_analyzer = PersonAnalyzer()
+        _own_analyzer.load()
+    return _own_analyzer
+
+
+def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float) -> dict:
     import numpy as np
 
     from ..measurements import estimate_body
-    from ..vision.person import PersonAnalyzer
 
-    global _analyzer
-    if _analyzer is None:
-        _analyzer = PersonAnalyzer()
-        _analyzer.load()
     rgb = image.convert("RGB")
     rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
-    analysis = _analyzer.analyze(np.asarray(rgb), key=None)
+    analysis = _analyzer_for(engine).analyze(np.asarray(rgb), key=None)
     return estimate_body(analysis, height_cm)
 
 
@@ -57,7 +66,7 @@ async def estimate(request: Request) -> JSONResponse:
     # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on; the
     # wait includes a try-on that may be running, so the limit is the try-on's own
     try:
-        result = await state.runner.run(lambda _engine: _estimate_on_inference_thread(clean.image, height),
+        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, clean.image, height),
                                         timeout_s=state.settings.inference_timeout_s)
     except InferenceTimeout:
         raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",
