@@ -34,4 +34,5 @@ def test_diffusion_without_weights_refuses_to_start_naming_the_missing_folder(tm
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 2
+    assert "cannot start" in proc.stderr
     assert "sdxl-inpainting" in proc.stderr and "models/README.md" in proc.stderr

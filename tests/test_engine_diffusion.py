@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import image_bytes
 from tests.garments import TOP_RED, draw_top
+from tests.server_process import ServerProcess
 from tests.tiny_models import build_tiny_models
 from tryon_server.config import Settings
 from tryon_server.engines import create_engine
@@ -98,16 +99,6 @@ def test_engine_auto_falls_back_to_classic_and_says_why(tmp_path: Path, caplog: 
         engine = create_engine(Settings(models_dir=tmp_path, engine="auto"))
     assert engine.name == "classic"
     assert "sdxl-inpainting" in caplog.text and "classic" in caplog.text
-
-
-def test_run_py_refuses_diffusion_without_weights(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "run.py", "--engine", "diffusion", "--models-dir", str(tmp_path / "models"),
-         "--data-dir", str(tmp_path / "data")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "sdxl-inpainting" in proc.stderr and "cannot start" in proc.stderr
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
@@ -429,66 +420,25 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> Non
 # --- the real server, started with --engine diffusion -------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def diffusion_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """`python run.py --engine diffusion` in a subprocess, on a free port, with the tiny models."""
     import httpx
 
-    tmp_path = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "run.py", "--engine", "diffusion", "--models-dir", str(models_dir),
-             "--data-dir", str(tmp_path / "data"), "--port", str(port),
-             "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0"],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        url = f"http://127.0.0.1:{port}"
-        # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
-        deadline = time.time() + 240
-        try:
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
-                try:
-                    r = httpx.get(f"{url}/api/health", timeout=2)
-                    if r.status_code == 200 and r.json().get("engine") == "diffusion":
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    raise AssertionError(f"server not ready: {log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield url, log_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    server = ServerProcess(tmp_path_factory.mktemp("server") / "data", "--models-dir", str(models_dir),
+                           "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", engine="diffusion")
+    # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
+    server.start(timeout=240)
+    try:
+        assert httpx.get(f"{server.url}/api/health").json()["engine"] == "diffusion"
+        yield server.url, server.log_path
+    finally:
+        server.terminate()
 
 
 def _submit(client, options: dict) -> dict:
-    import io
-
-    def png(img: Image.Image) -> bytes:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        return buf.getvalue()
-
     files = {"person": ("me.jpg", (FIXTURES / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
-             "garment": ("top.png", png(draw_top()), "image/png")}
+             "garment": ("top.png", image_bytes(draw_top()), "image/png")}
     r = client.post("/api/tryon/sessions", files=files, data={"category": "upper", "options": json.dumps(options)})
     assert r.status_code == 202, r.text
     return r.json()

@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import fixture_bytes, free_port, image_bytes
+from tests.conftest import fixture_bytes, image_bytes
 from tests.garments import draw_top
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start(data_dir: Path, port: int, delay_s: float) -> subprocess.Popen:
-    env = {**os.environ, "TRYON_TEST_ENGINE_DELAY": str(delay_s)}
-    proc = subprocess.Popen(
-        [sys.executable, "run.py", "--port", str(port), "--data-dir", str(data_dir),
-         "--engine", "tests.doubles:instant_engine", "--rate-limit-per-minute", "0",
-         "--submit-limit-per-minute", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("server did not start: " + proc.stderr.read().decode()[-2000:])
+from tests.server_process import ServerProcess
 
 
 def test_sigkill_while_processing_loses_nothing_and_finishes_all_in_order(tmp_path):
-    data_dir, port = tmp_path / "data", free_port()
-    proc = start(data_dir, port, delay_s=1.5)
-    base = f"http://127.0.0.1:{port}"
+    data_dir = tmp_path / "data"
+    limits = ("--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0")
+    server = ServerProcess(data_dir, *limits, env={"TRYON_TEST_ENGINE_DELAY": "1.5"}).start()
+    base = server.url
     token = httpx.post(f"{base}/api/tokens").json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     files = {"person": ("p.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg"),
@@ -57,10 +33,10 @@ def test_sigkill_while_processing_loses_nothing_and_finishes_all_in_order(tmp_pa
     while httpx.get(f"{base}/api/tryon/sessions/{ids[0]}", headers=headers).json()["status"] != "processing":
         assert time.time() < deadline
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    server.kill()
 
-    proc = start(data_dir, port, delay_s=0.1)
+    # the same data folder and port, a faster engine
+    server = ServerProcess(data_dir, *limits, port=server.port, env={"TRYON_TEST_ENGINE_DELAY": "0.1"}).start()
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -70,8 +46,7 @@ def test_sigkill_while_processing_loses_nothing_and_finishes_all_in_order(tmp_pa
             time.sleep(0.1)
         assert [b["status"] for b in bodies] == ["completed"] * 4
     finally:
-        proc.terminate()
-        proc.wait(15)
+        server.terminate()
     with sqlite3.connect(data_dir / "tryon.sqlite3") as db:
         rows = db.execute("SELECT id, attempts, result_key FROM sessions ORDER BY updated_at, seq").fetchall()
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
