@@ -120,7 +120,7 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [_ID("profile_id")],
             "get": {"summary": "One profile.", "security": BEARER,
                     "responses": {"200": _json("ProfileOut"), **common, **_errors(404)}},
-            "delete": {"summary": "Delete a profile and its photo.", "security": BEARER,
+            "delete": {"summary": "Delete a profile, its photo and the try-ons made from it.", "security": BEARER,
                        "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
         "/api/tryon/sessions": {"post": {
             "summary": "Start a try-on: a person (photo or profile) wearing one garment (image or URL).",
@@ -195,7 +195,8 @@ async def openapi_json(request: Request) -> JSONResponse:
 
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Try-on server API</title>
-<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<link rel="stylesheet" href="/api/docs/assets/swagger-ui.css">
+<link rel="icon" href="/img/logo.svg" type="image/svg+xml"></head>
 <body><div id="swagger-ui"></div>
 <script src="/api/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/api/docs/init.js"></script></body></html>"""
