@@ -41,6 +41,10 @@ PRODUCT_PAGES = [
     ("nextjs.html", "/_next/image?url=%2Fimg%2Fnext-trousers.png&w=1920&q=75", "[data-testid='product-detail-gallery'] img"),
     ("legacy-gallery.html", "/img/legacy-top-zoom.jpg", "#main-photo"),
     ("lazy.html", "/img/lazy-trousers-1200.jpg", "img.pdp-main"),
+    # a <div> painted by a stylesheet's background-image; its data-bgset's widest entry is sent
+    ("bg-image.html", "/img/bg-shirt-1200.jpg", "#ProductPhotoImg-7301"),
+    # an <img> in a web component's open shadow root (Playwright's CSS pierces open shadow roots)
+    ("shadow-gallery.html", "/img/shadow-dress-1200.jpg", "product-gallery img.slide.is-selected"),
 ]
 
 
@@ -199,6 +203,16 @@ def test_button_follows_a_product_inserted_after_load_and_a_url_change(page, sho
     wait_for_button(page, f"{shop.url}/img/late-top-2.jpg?w=1126")
     assert page.url.endswith("/late/product/2")
     assert_button_on(page, "img.media-image__image")
+
+
+def test_button_follows_a_slide_change_inside_a_shadow_root(page, shop: ShopServer) -> None:
+    # Mutations inside a shadow root never reach an observer on the document: the content script
+    # must watch the open roots it found.
+    page.goto(f"{shop.url}/shadow-gallery.html")
+    wait_for_button(page, f"{shop.url}/img/shadow-dress-1200.jpg")
+    page.evaluate("document.querySelector('product-gallery').show(2)")  # the carousel moves on to the back view
+    wait_for_button(page, f"{shop.url}/img/shadow-dress-back-1200.jpg", timeout=5000)
+    assert_button_on(page, "product-gallery img.slide.is-selected")
 
 
 # ---- pairing ----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Unit tests of the URL handling inside the content script's detector (static/extension/content/detect.js):
-// srcset parsing and the image key that matches a CDN's size variants. Run by
+// srcset and data-bgset parsing, CSS url() reading, the ranking of a background picture's addresses
+// and the image key that matches a CDN's size variants. Run by
 // tests/test_extension_js.py with `node --test`; the DOM-level detection is proven in Chromium
 // by tests/test_extension_browser.py.
 import assert from "node:assert/strict";
@@ -61,4 +62,51 @@ test("size variants of one picture share a key", () => {
   assert.equal(imageKey("https://shop.example/products/breton-tee_grande.jpg"), key); // Shopify's named sizes
   assert.equal(imageKey("https://shop.example/products/breton-tee_1024x1024.jpg?v=3"), key);
   assert.notEqual(imageKey("https://shop.example/files/breton-dress.jpg"), key);
+});
+
+// ---- CSS background pictures --------------------------------------------------------------------
+
+const parseBgset = (...args) => JSON.parse(JSON.stringify(detector.parseBgset(...args)));
+const cssUrls = (value) => [...detector.cssUrls(value)];
+
+test("srcset entries with a width and a height (Shopify's bgset snippet) rank by the width", () => {
+  const text = "//cdn.shop.example/files/tee_180x.jpg?v=1 180w 216h, //cdn.shop.example/files/tee_1080x.jpg?v=1 1080w 1296h";
+  assert.deepEqual(parseSrcset(text, 300).map((c) => [c.url, c.w]), [
+    ["https://cdn.shop.example/files/tee_180x.jpg?v=1", 180],
+    ["https://cdn.shop.example/files/tee_1080x.jpg?v=1", 1080],
+  ]);
+});
+
+test("lazysizes' data-bgset: every media branch is read, the [media query] is not a URL", () => {
+  const text = "/img/tee-s.jpg 400w [(max-width: 600px)] | /img/tee-l.jpg 1600w, /img/tee-m.jpg 800w";
+  const found = parseBgset(text, 450).sort((a, b) => b.w - a.w);
+  assert.deepEqual(found.map((c) => c.url), [
+    "https://shop.example/img/tee-l.jpg", "https://shop.example/img/tee-m.jpg", "https://shop.example/img/tee-s.jpg",
+  ]);
+});
+
+test("url()s of a background value: quotes, layers and image-set read, gradients and data: skipped", () => {
+  assert.deepEqual(cssUrls('url("https://cdn.example/a.jpg"), linear-gradient(red, blue)'), ["https://cdn.example/a.jpg"]);
+  assert.deepEqual(cssUrls("url('/img/b (1).jpg')"), ["https://shop.example/img/b%20(1).jpg"]);
+  assert.deepEqual(cssUrls("url(/img/c.jpg)"), ["https://shop.example/img/c.jpg"]);
+  assert.deepEqual(cssUrls('image-set(url("/img/d.jpg") 1x, url("/img/d@2x.jpg") 2x)'),
+    ["https://shop.example/img/d.jpg", "https://shop.example/img/d@2x.jpg"]);
+  assert.deepEqual(cssUrls('url("data:image/gif;base64,R0lGODlhAQABAAAAACw=")'), []);
+  assert.deepEqual(cssUrls("none"), []);
+});
+
+test("a background picture's best address: zoom attribute, then the widest bgset entry, then what it paints", () => {
+  const element = (attrs) => ({
+    getAttribute: (name) => attrs[name] ?? null,
+    getBoundingClientRect: () => ({ width: 450, height: 540 }),
+  });
+  const best = (attrs, painted) => detector.backgroundSources(element(attrs), painted)[0].url;
+  const painted = 'url("https://shop.example/img/tee-600.jpg")';
+  assert.equal(best({}, painted), "https://shop.example/img/tee-600.jpg");
+  assert.equal(best({ "data-bgset": "/img/tee-600.jpg 600w 720h, /img/tee-1200.jpg 1200w 1440h" }, painted),
+    "https://shop.example/img/tee-1200.jpg");
+  assert.equal(best({ "data-bgset": "/img/tee-1200.jpg 1200w", "data-zoom": "/img/tee-master.jpg" }, painted),
+    "https://shop.example/img/tee-master.jpg");
+  // not painted yet (the lazy-loader has not run): its attribute is the address
+  assert.equal(best({ "data-bg": "/img/tee-lazy.jpg" }, "none"), "https://shop.example/img/tee-lazy.jpg");
 });

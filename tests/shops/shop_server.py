@@ -81,6 +81,13 @@ def draw_pictures(folder: Path) -> dict[str, tuple[int, int]]:
         "lazy-trousers-1200.jpg": _swap(trousers, "brg").resize((1000, 1600)),
         "late-dress-1.jpg": _swap(dress, "grb"),
         "late-top-2.jpg": _swap(top, "bgr"),
+        "bg-shirt-600.jpg": _swap(top, "brg").resize((600, 720)),
+        "bg-shirt-1200.jpg": _swap(top, "brg").resize((1200, 1440)),
+        "bg-shirt-navy-1200.jpg": _swap(top, "bgr").resize((1200, 1440)),
+        "shadow-dress-600.jpg": _swap(dress, "rbg").resize((600, 750)),
+        "shadow-dress-1200.jpg": _swap(dress, "rbg").resize((1200, 1500)),
+        "shadow-dress-back-600.jpg": ImageOps.mirror(_swap(dress, "gbr")).resize((600, 750)),
+        "shadow-dress-back-1200.jpg": ImageOps.mirror(_swap(dress, "gbr")).resize((1200, 1500)),
         # decoys
         "logo.png": logo,
         "icon-cart.png": _icon(24, (20, 20, 20)),
@@ -103,6 +110,18 @@ def draw_pictures(folder: Path) -> dict[str, tuple[int, int]]:
         "legacy-thumb-2.jpg": _swap(top, "rbg").resize((70, 84)),
         "legacy-thumb-3.jpg": _swap(top, "brg").resize((70, 84)),
         "lazy-thumb.jpg": _swap(trousers, "rbg").resize((70, 110)),
+        "bg-thumb-1.jpg": _swap(top, "brg").resize((70, 84)),
+        "bg-thumb-2.jpg": _swap(top, "bgr").resize((70, 84)),
+        "bg-feature.jpg": _scene((700, 700), 9, "Made in Porto"),
+        "bg-card-1.jpg": _swap(top, "grb").resize((200, 240)),
+        "bg-card-2.jpg": _swap(trousers, "rgb").resize((200, 240)),
+        "paper-texture.png": _icon(64, (230, 225, 215)),
+        "shadow-thumb-1.jpg": _swap(dress, "rbg").resize((70, 88)),
+        "shadow-thumb-2.jpg": ImageOps.mirror(_swap(dress, "gbr")).resize((70, 88)),
+        "shadow-look.jpg": _scene((640, 720), 10, "Wear it to the wedding"),
+        "shadow-social.jpg": _scene((1200, 630), 11, "Share: the Wrap Dress"),
+        "shadow-card-1.jpg": _swap(dress, "bgr").resize((180, 240)),
+        "shadow-card-2.jpg": _swap(dress, "grb").resize((180, 240)),
     }
     sizes = {}
     for name, img in pictures.items():

@@ -31,6 +31,7 @@
     lastRun = Date.now();
     if (isServerPage) return;
     const next = detectProduct();
+    watchShadowRoots();
     if (watched && button?.anchor?.isConnected) { // never move a button whose try-on is running
       button.reposition();
       return;
@@ -146,18 +147,33 @@
     else schedule(0);
   });
 
-  new MutationObserver((records) => {
+  const WATCH = {
+    childList: true, subtree: true, attributes: true,
+    attributeFilter: ["src", "srcset", "data-src", "data-srcset", "data-bgset", "data-bg", "class", "style", "hidden", "content"],
+  };
+  const observer = new MutationObserver((records) => {
     const host = button?.host;
     const ours = (node) => node === host;
     const relevant = records.some((r) => !ours(r.target) &&
       !(r.type === "childList" && [...r.addedNodes, ...r.removedNodes].every(ours)));
     if (relevant) schedule();
-  }).observe(document.documentElement, {
-    childList: true, subtree: true, attributes: true,
-    attributeFilter: ["src", "srcset", "data-src", "data-srcset", "class", "style", "hidden", "content"],
   });
+  observer.observe(document.documentElement, WATCH);
   // Images that finish loading change size (lazy loaders, slow CDNs).
-  document.addEventListener("load", (event) => { if (event.target?.tagName === "IMG") schedule(); }, true);
+  const onLoad = (event) => { if (event.target?.tagName === "IMG") schedule(); };
+  document.addEventListener("load", onLoad, true);
+
+  // Neither mutations nor load events leave a shadow root: watch each open one detection looked into
+  // (a web component's gallery swapping or lazy-loading its pictures).
+  const watchedRoots = new WeakSet();
+  function watchShadowRoots() {
+    for (const root of NS.detect.shadowRoots()) {
+      if (watchedRoots.has(root)) continue;
+      watchedRoots.add(root);
+      observer.observe(root, WATCH);
+      root.addEventListener("load", onLoad, true);
+    }
+  }
   window.addEventListener("popstate", onUrlChange);
   // pushState from the page's own scripts is invisible to this isolated world: look for it.
   setInterval(() => {
