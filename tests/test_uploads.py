@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import socket
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -116,3 +117,19 @@ def test_transparent_png_is_stored_without_icc_profile_or_text_chunks():
     stored = Image.open(io.BytesIO(clean.data))
     assert clean.extension == "png" and stored.mode == "RGBA"
     assert stored.info == {} and b"iCCP" not in clean.data and b"tEXt" not in clean.data
+
+
+def test_big_phone_jpeg_is_stored_upright_at_most_2048px_and_true_to_the_picture():
+    """A 12 MP photo takes the reduced-size JPEG decode (DCT scaling) and is then oriented: the
+    stored copy must still be the same picture, the right way up, with a useful size."""
+    picture = Image.open(io.BytesIO(fixture_bytes("grace_hopper.jpg"))).convert("RGB").resize((4032, 3024))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=90, exif=exif)
+    clean = clean_image(out.getvalue(), max_pixels=40_000_000)
+    width, height = clean.size
+    assert height > width and 1536 <= height <= 2048  # portrait after EXIF, long side kept useful
+    expected = picture.transpose(Image.Transpose.ROTATE_270).resize((64, 64))
+    got = Image.open(io.BytesIO(clean.data)).convert("RGB").resize((64, 64))
+    assert np.abs(np.asarray(expected, float) - np.asarray(got, float)).mean() < 6

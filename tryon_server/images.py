@@ -108,6 +108,22 @@ def _give_big_buffers_back_to_the_os() -> None:
 _give_big_buffers_back_to_the_os()
 
 
+# A phone photo (4032×3024) is stored at most STORED_LONG_SIDE px long: libjpeg can decode it at
+# 1/2, 1/4 or 1/8 size directly (DCT scaling), several times faster than a full decode and a resize.
+DRAFT_MIN_LONG_SIDE = 1536
+
+
+def _decode_smaller(img: Image.Image) -> None:
+    """Ask the JPEG decoder for the smallest power-of-two reduction that keeps the long side at
+    least DRAFT_MIN_LONG_SIDE (the stored copy is then at most a few percent under 2048 px)."""
+    width, height = img.size
+    scale = 1
+    while scale < 8 and max(width, height) / (scale * 2) >= DRAFT_MIN_LONG_SIDE:
+        scale *= 2
+    if scale > 1:
+        img.draft(img.mode, (-(-width // scale), -(-height // scale)))
+
+
 def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanImage:
     """Validate and re-encode untrusted bytes. Raises UnsupportedImage (415) or UnreadableImage (422).
 
@@ -139,6 +155,8 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanIm
                 )
             with DECODE_BUDGET.hold(width * height):
                 img.seek(0)  # animated WebP/PNG: the first frame only
+                if fmt == "JPEG":
+                    _decode_smaller(img)
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright photo
                 img = _to_rgb_or_rgba(img)
