@@ -137,6 +137,15 @@ def wait_for_button(page, image_url: str | None = None, timeout: float = 15000) 
     return button
 
 
+def click_and_wait_ready(page, timeout: float) -> None:
+    """Click the button and wait until it says the try-on is ready."""
+    page.get_by_role("button", name=re.compile(r"^Try")).click()
+    page.wait_for_function(
+        f"() => document.querySelector('{HOST}').shadowRoot.querySelector('button').textContent.includes('ready')",
+        timeout=timeout,
+    )
+
+
 def assert_button_on(page, selector: str) -> None:
     """The button's box lies inside the product picture's box, and nothing covers it."""
     host = page.locator(HOST).bounding_box()
@@ -283,9 +292,7 @@ def test_click_uploads_the_picture_and_the_popup_shows_the_completed_result(page
 
     page.goto(f"{shop.url}/og-only.html")
     wait_for_button(page, f"{shop.url}/img/og-top.jpg")
-    page.get_by_role("button", name=re.compile(r"^Try")).click()
-    page.wait_for_function(f"() => document.querySelector('{HOST}').shadowRoot.querySelector('button').textContent.includes('ready')",
-                           timeout=120000)
+    click_and_wait_ready(page, timeout=120000)
     page.screenshot(path=str(artifact("extension-button-ready.png")))
 
     with live.client(token) as client:
@@ -389,9 +396,7 @@ def test_service_worker_download_carries_the_shoppers_cookies(page, shop: ShopSe
     page.goto(f"{shop.url}/members.html")
     wait_for_button(page, f"{shop.url}/members/img/og-top.jpg")
     assert httpx.get(f"{shop.url}/members/img/og-top.jpg").status_code == 403  # without the cookie
-    page.get_by_role("button", name=re.compile(r"^Try")).click()
-    page.wait_for_function(f"() => document.querySelector('{HOST}').shadowRoot.querySelector('button').textContent.includes('ready')",
-                           timeout=30000)
+    click_and_wait_ready(page, timeout=30000)
     with live.client(token) as client:
         [item] = client.get("/api/tryon/archive").json()["items"]
     assert item["source_url"] is None  # uploaded, not fetched by the server
@@ -408,9 +413,7 @@ def test_a_deleted_profile_falls_back_to_another_one(page, browser: ExtensionBro
         assert client.delete(f"/api/profiles/{chosen}").status_code == 204  # deleted on the demo page since
     page.goto(f"{shop.url}/og-only.html")
     wait_for_button(page)
-    page.get_by_role("button", name=re.compile(r"^Try")).click()
-    page.wait_for_function(f"() => document.querySelector('{HOST}').shadowRoot.querySelector('button').textContent.includes('ready')",
-                           timeout=30000)
+    click_and_wait_ready(page, timeout=30000)
     assert browser.storage()["profileId"] == remaining
 
 
@@ -422,9 +425,7 @@ def test_download_refused_by_the_shop_falls_back_to_garment_url(page, shop: Shop
     assert pair_from_server_page(page, live, token, profile_id)["ok"] is True
     page.goto(f"{shop.url}/hotlink.html")
     wait_for_button(page, f"{shop.url}/strict/img/og-top.jpg")
-    page.get_by_role("button", name=re.compile(r"^Try")).click()
-    page.wait_for_function(f"() => document.querySelector('{HOST}').shadowRoot.querySelector('button').textContent.includes('ready')",
-                           timeout=30000)
+    click_and_wait_ready(page, timeout=30000)
     with live.client(token) as client:
         [item] = client.get("/api/tryon/archive").json()["items"]
         assert item["source_url"] == f"{shop.url}/strict/img/og-top.jpg"
