@@ -24,6 +24,21 @@ SEGFORMER_CLOTHES_LABELS: dict[int, str] = {
 
 _TEXT_HIDDEN = 32  # both tiny CLIP text encoders; SDXL's cross_attention_dim is their sum
 _TIME_EMBED = 8  # addition_time_embed_dim: SDXL passes 6 time ids, so 6 * 8 + projection_dim
+# The down path both the tiny UNet and its ControlNet are built with: the ControlNet's residuals
+# must match the UNet's blocks one for one, so they share one definition.
+_UNET_GEOMETRY: dict = dict(
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    attention_head_dim=(2, 4),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=_TIME_EMBED,
+    transformer_layers_per_block=(1, 1),
+    projection_class_embeddings_input_dim=6 * _TIME_EMBED + _TEXT_HIDDEN,
+    cross_attention_dim=2 * _TEXT_HIDDEN,
+    norm_num_groups=32,
+)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -124,18 +139,8 @@ def build_tiny_sdxl_inpainting(folder: Path) -> None:
         sample_size=16,
         in_channels=9,  # noisy latents 4 + mask 1 + masked-image latents 4, like SDXL inpainting
         out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=_TIME_EMBED,
-        transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=6 * _TIME_EMBED + _TEXT_HIDDEN,
-        cross_attention_dim=2 * _TEXT_HIDDEN,
-        norm_num_groups=32,
+        **_UNET_GEOMETRY,
     )
     vae = AutoencoderKL(
         in_channels=3,
@@ -181,18 +186,8 @@ def build_tiny_controlnet(folder: Path) -> None:
     torch.manual_seed(1)
     controlnet = ControlNetModel(
         in_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         conditioning_embedding_out_channels=(8, 8, 16, 16),  # 4 stages: 3 stride-2 convs = /8
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=_TIME_EMBED,
-        transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=6 * _TIME_EMBED + _TEXT_HIDDEN,
-        cross_attention_dim=2 * _TEXT_HIDDEN,
-        norm_num_groups=32,
+        **_UNET_GEOMETRY,
     )
     controlnet.save_pretrained(folder, safe_serialization=True)
 
