@@ -149,8 +149,3 @@ class Database:
             log.debug("fast read %s fell back: %s", query, exc)
             return await self.fetch_value(query, **params)
         return row[0] if row is not None else None
-
-    async def integrity_ok(self) -> bool:
-        cursor = await self.conn.execute("PRAGMA quick_check")
-        row = await cursor.fetchone()
-        return row is not None and row[0] == "ok"

@@ -17,4 +17,3 @@ class Status(str, Enum):
 
 
 TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.FAILED})
-UNFINISHED: frozenset[Status] = frozenset({Status.QUEUED, Status.PROCESSING})

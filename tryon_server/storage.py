@@ -91,9 +91,6 @@ class Storage:
                 except FileNotFoundError:
                     pass
 
-    def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
-
     def sweep_orphans(self, referenced: set[str], min_age_s: float = 600.0) -> list[str]:
         """Delete files no row references (and leftover .part files), older than `min_age_s` so
         that an upload between its file write and its row commit is never swept. Sync: run it in
