@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .. import images
 from ..auth import require_owner
 from ..exceptions import InferenceTimeout, NotReady, ValidationFailed
 from ..state import get_state
 from ..uploads import read_file_field, read_form, text_field
-from .profiles import load_profile, parse_height, store_clean_image
+from .profiles import clean_upload, load_profile, parse_height
 
 ANALYSIS_LONG_SIDE = 1536
 _own_analyzer = None  # only for an engine without one; created and used on the inference thread
@@ -54,19 +55,25 @@ async def estimate(request: Request) -> JSONResponse:
         data = await read_file_field(form, "photo")
     finally:
         await form.close()
-    if profile_id is not None:
-        profile = await load_profile(state, profile_id, owner)
-        if data is None:
-            data = await state.storage.read(profile["photo_key"])
-    if data is None:
-        raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
-    clean = await store_clean_image(state, data, "photo")
     if not state.runner.ready:
         raise NotReady("The models are still loading; try again in a few seconds.", headers={"Retry-After": "5"})
-    # MediaPipe runs on the inference thread: never on the event loop, never beside a try-on; the
-    # wait includes a try-on that may be running, so the limit is the try-on's own
+    profile = await load_profile(state, profile_id, owner) if profile_id is not None else None  # 404 first
+    if data is not None:  # an upload: untrusted, cleaned like any other
+        upload = (await clean_upload(state, data, "photo")).image
+
+        def photo() -> Image.Image:
+            return upload
+    elif profile is not None:  # the profile's photo was cleaned when it was stored
+        stored = await state.storage.read(profile["photo_key"])
+
+        def photo() -> Image.Image:
+            return images.open_stored(stored)
+    else:
+        raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
+    # MediaPipe (and decoding) run on the inference thread: never on the event loop, never beside
+    # a try-on; the wait includes a try-on that may be running, so the limit is the try-on's own
     try:
-        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, clean.image, height),
+        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, photo(), height),
                                         timeout_s=state.settings.inference_timeout_s)
     except InferenceTimeout:
         raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",

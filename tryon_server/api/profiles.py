@@ -35,7 +35,7 @@ def parse_height(text: str | None, *, required: bool = False) -> float | None:
     return value
 
 
-async def store_clean_image(state: AppState, data: bytes, what: str) -> images.CleanImage:
+async def clean_upload(state: AppState, data: bytes, what: str) -> images.CleanImage:
     return await asyncio.to_thread(images.clean_image, data, max_pixels=state.settings.max_image_pixels, what=what)
 
 
@@ -60,7 +60,7 @@ async def create_profile(request: Request) -> JSONResponse:
             raise ValidationFailed("Add a photo of yourself in the 'photo' field.", code="photo_required")
     finally:
         await form.close()
-    clean = await store_clean_image(state, data, "photo")
+    clean = await clean_upload(state, data, "photo")
     key = await state.storage.save("inputs", clean.extension, clean.data)
     profile_id = uuid.uuid4().hex
     try:

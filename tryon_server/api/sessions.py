@@ -27,7 +27,7 @@ from ..serialize import session_json
 from ..state import AppState, get_state
 from ..status import TERMINAL, Status
 from ..uploads import read_file_field, read_form, read_json, text_field
-from .profiles import load_profile, store_clean_image
+from .profiles import load_profile, clean_upload
 
 log = logging.getLogger("tryon.sessions")
 
@@ -182,7 +182,7 @@ async def create_session(request: Request) -> JSONResponse:
             raise NotFound("No such profile.", code="profile_not_found") from None
         person_sha = profile["photo_sha256"]
     else:
-        person = await store_clean_image(state, sub.person_data or b"", "photo")
+        person = await clean_upload(state, sub.person_data or b"", "photo")
         person_key = await state.storage.save("inputs", person.extension, person.data)
         person_sha = person.sha256
     try:
@@ -192,7 +192,7 @@ async def create_session(request: Request) -> JSONResponse:
                 timeout_s=state.settings.download_timeout_s,
                 allow_loopback=state.settings.allow_loopback_downloads,
             )
-        garment = await store_clean_image(state, sub.garment_data or b"", "garment image")
+        garment = await clean_upload(state, sub.garment_data or b"", "garment image")
         garment_key = await state.storage.save("inputs", garment.extension, garment.data)
     except BaseException:
         await state.storage.delete([person_key])
