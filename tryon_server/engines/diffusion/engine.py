@@ -126,15 +126,7 @@ class DiffusionEngine:
     # -- stages ------------------------------------------------------------------------------------
 
     def _inpaint_mask(self, person_rgb: np.ndarray, analysis: Any, category: str) -> np.ndarray:
-        region = garment_region_mask(analysis, category)
-        parser = self.models.segformer
-        labels = parser.parse(person_rgb) if parser is not None else None
-        hip_y = float(np.mean(analysis.landmarks[[P.LEFT_HIP, P.RIGHT_HIP], 1]))
-        dilate = max(2, int(round(0.012 * max(analysis.size))))
-        return inpaint_mask(
-            category, region, analysis.face_mask | analysis.hair_mask, analysis.hands_mask,
-            person_mask=analysis.person_mask, labels=labels, parser=parser, hip_y=hip_y, dilate_px=dilate,
-        )
+        return person_inpaint_mask(person_rgb, analysis, category, self.models.segformer)
 
     def _control_image(self, person: Image.Image, analysis: Any, size: tuple[int, int]) -> Image.Image:
         from .openpose import render_openpose
@@ -186,6 +178,20 @@ class DiffusionEngine:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, parser: Any | None = None) -> np.ndarray:
+    """Bool HxW: the area a GPU engine repaints for `category` on this photo, from our parsing
+    (the optional Segformer `parser` when loaded), dilated a little, never face, hair or hands.
+    Both GPU engines call this one function, so a better parser improves both."""
+    region = garment_region_mask(analysis, category)
+    labels = parser.parse(person_rgb) if parser is not None else None
+    hip_y = float(np.mean(analysis.landmarks[[P.LEFT_HIP, P.RIGHT_HIP], 1]))
+    dilate = max(2, int(round(0.012 * max(analysis.size))))
+    return inpaint_mask(
+        category, region, analysis.face_mask | analysis.hair_mask, analysis.hands_mask,
+        person_mask=analysis.person_mask, labels=labels, parser=parser, hip_y=hip_y, dilate_px=dilate,
+    )
 
 
 def _with_garment(person_rgb: np.ndarray, warped: Any, mask: np.ndarray, analysis: Any, background: np.ndarray) -> np.ndarray:

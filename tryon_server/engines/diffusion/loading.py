@@ -163,21 +163,24 @@ def load_models(models_dir: Path, device: str | None = None) -> LoadedModels:
         ) from exc
     prepare_pipeline(pipe, device, dtype, vae_fp16_fix=vae_fix)
 
-    segformer = None
-    seg_dir = models_dir / SEGFORMER_CLOTHES
-    if (seg_dir / "config.json").is_file() and _has_weights(seg_dir):
-        from .parsing import SegformerParser
-
-        segformer = SegformerParser.load(seg_dir, device=device, dtype=dtype)
-    else:
-        log.info("no %s: parsing falls back to pose + person mask", seg_dir)
-
+    segformer = load_segformer(models_dir, device, dtype)
     openpose = load_openpose_detector(models_dir / OPENPOSE_ANNOTATOR, device)
     log.info(
         "diffusion models loaded on %s (%s), segformer=%s, openpose=%s, vae-fp16-fix=%s",
         device, dtype, segformer is not None, openpose is not None, vae_fix,
     )
     return LoadedModels(pipe=pipe, device=device, dtype=dtype, segformer=segformer, openpose=openpose, vae_fp16_fix=vae_fix)
+
+
+def load_segformer(models_dir: Path, device: str, dtype: Any) -> Any | None:
+    """The optional Segformer clothes parser from `models_dir`, or None when it is not there."""
+    seg_dir = Path(models_dir) / SEGFORMER_CLOTHES
+    if not ((seg_dir / "config.json").is_file() and _has_weights(seg_dir)):
+        log.info("no %s: parsing falls back to pose + person mask", seg_dir)
+        return None
+    from .parsing import SegformerParser
+
+    return SegformerParser.load(seg_dir, device=device, dtype=dtype)
 
 
 def prepare_pipeline(pipe: Any, device: str, dtype: Any, *, vae_fp16_fix: bool = False) -> Any:

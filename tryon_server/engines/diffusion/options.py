@@ -27,6 +27,20 @@ MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
+class OptionDefaults:
+    """What an engine uses when a session leaves an option out (each GPU engine has its own)."""
+
+    output_size: int = DEFAULT_OUTPUT_SIZE
+    steps: int = DEFAULT_STEPS
+    fast_steps: int = FAST_STEPS
+    guidance: float = DEFAULT_GUIDANCE
+    strength: float = DEFAULT_STRENGTH
+
+
+SDXL_DEFAULTS = OptionDefaults()
+
+
+@dataclass(frozen=True)
 class DiffusionOptions:
     output_size: int = DEFAULT_OUTPUT_SIZE
     steps: int = DEFAULT_STEPS
@@ -81,17 +95,17 @@ def _ranged(name: str, value: Any, kind: type, low: float, high: float) -> Any:
     return number
 
 
-def parse_options(raw: dict[str, Any] | None) -> DiffusionOptions:
+def parse_options(raw: dict[str, Any] | None, defaults: OptionDefaults = SDXL_DEFAULTS) -> DiffusionOptions:
     """Session options -> validated DiffusionOptions; unknown keys are ignored, None means
     'use the default'. Raises InputRejected(code="invalid_option") with a sentence."""
     raw = {k: v for k, v in (raw or {}).items() if v is not None}
     fast = _bool("fast", raw.get("fast", False))
-    output_size = _ranged("output_size", raw.get("output_size", DEFAULT_OUTPUT_SIZE), int, MIN_OUTPUT_SIZE, MAX_OUTPUT_SIZE)
-    steps = _ranged("steps", raw.get("steps", FAST_STEPS if fast else DEFAULT_STEPS), int, MIN_STEPS, MAX_STEPS)
+    output_size = _ranged("output_size", raw.get("output_size", defaults.output_size), int, MIN_OUTPUT_SIZE, MAX_OUTPUT_SIZE)
+    steps = _ranged("steps", raw.get("steps", defaults.fast_steps if fast else defaults.steps), int, MIN_STEPS, MAX_STEPS)
     if fast:
-        steps = min(steps, FAST_STEPS)
-    guidance = float(_ranged("guidance", raw.get("guidance", DEFAULT_GUIDANCE), float, MIN_GUIDANCE, MAX_GUIDANCE))
-    strength = float(_number("strength", raw.get("strength", DEFAULT_STRENGTH), float, "a number above 0 and at most 1"))
+        steps = min(steps, defaults.fast_steps)
+    guidance = float(_ranged("guidance", raw.get("guidance", defaults.guidance), float, MIN_GUIDANCE, MAX_GUIDANCE))
+    strength = float(_number("strength", raw.get("strength", defaults.strength), float, "a number above 0 and at most 1"))
     if not 0.0 < strength <= 1.0:
         raise _bad("strength", "a number above 0 and at most 1", raw.get("strength"))
     if "seed" in raw:

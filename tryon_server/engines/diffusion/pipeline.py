@@ -13,22 +13,20 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
 
-from ...exceptions import Cancelled, InputRejected
+from ...exceptions import Cancelled
+from ..gpu import OOM_SHRINK, StepCallback, forward_only, free_device_memory, retry_smaller_on_oom
 from .loading import LoadedModels
 from .options import DiffusionOptions
 
 log = logging.getLogger("tryon.engines.diffusion")
-
-StepCallback = Callable[[int, int], None]  # (steps done, steps in this call)
 
 NEGATIVE_PROMPT = (
     "deformed, distorted, disfigured, bad anatomy, extra limbs, extra fingers, blurry, lowres, "
@@ -41,13 +39,6 @@ PROMPTS: dict[str, str] = {
 }
 CONTROLNET_SCALE = 0.8
 SIZE_MULTIPLE = 64  # SDXL works in /8 latents with two /2 UNet stages; 64 keeps every level even
-OOM_SHRINK = 0.75
-OOM_MIN_LONG_SIDE = 256
-
-OUT_OF_MEMORY = (
-    "The graphics card ran out of memory for this try-on, even at a lower resolution: "
-    "try the fast mode or a smaller output size, or close other programs that use the GPU."
-)
 
 
 @dataclass
@@ -72,23 +63,6 @@ def working_size(size: tuple[int, int], long_side: int, multiple: int = SIZE_MUL
     )
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
-    if oom_types and isinstance(exc, oom_types):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def free_device_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 class InpaintRunner:
     """Wraps the loaded pipeline; caches prompt embeddings (the text encoders run once per
     prompt, not once per try-on)."""
@@ -103,46 +77,21 @@ class InpaintRunner:
 
     def __call__(self, request: InpaintRequest, on_step: StepCallback, cancel: threading.Event) -> Image.Image:
         size = request.image.size
-        reported = [0.0]
-        report = on_step
+        on_step = forward_only(on_step)
 
-        def forward_only(done: int, total: int) -> None:
-            # a retry starts its steps again: keep the progress the shopper sees from going back
-            if done / max(1, total) > reported[0]:
-                reported[0] = done / max(1, total)
-                report(done, total)
+        def run(working: tuple[int, int]) -> Image.Image:
+            if working == size:
+                return self._run(request, on_step, cancel)
+            shrunk = replace(
+                request,
+                image=request.image.resize(working, Image.Resampling.LANCZOS),
+                mask=request.mask.resize(working, Image.Resampling.NEAREST),
+                control=request.control.resize(working, Image.Resampling.NEAREST),
+            )
+            return self._run(shrunk, on_step, cancel).resize(size, Image.Resampling.LANCZOS)
 
-        on_step = forward_only
-        try:
-            return self._run(request, on_step, cancel)
-        except Cancelled:
-            raise
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            smaller = working_size(size, int(max(size) * OOM_SHRINK))
-            log.warning("out of memory at %sx%s; retrying once at %sx%s", *size, *smaller)
-            del exc  # drop the traceback, which pins the failed call's tensors
-        free_device_memory()
-        if max(smaller) >= max(size) or max(smaller) < OOM_MIN_LONG_SIDE:
-            raise InputRejected(OUT_OF_MEMORY, code="out_of_memory")
-        shrunk = replace(
-            request,
-            image=request.image.resize(smaller, Image.Resampling.LANCZOS),
-            mask=request.mask.resize(smaller, Image.Resampling.NEAREST),
-            control=request.control.resize(smaller, Image.Resampling.NEAREST),
-        )
-        try:
-            result = self._run(shrunk, on_step, cancel)
-        except Cancelled:
-            raise
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            del exc
-            free_device_memory()
-            raise InputRejected(OUT_OF_MEMORY, code="out_of_memory") from None
-        return result.resize(size, Image.Resampling.LANCZOS)
+        # `free_device_memory` is looked up here, at call time, so a test can replace it
+        return retry_smaller_on_oom(run, size, working_size(size, int(max(size) * OOM_SHRINK)), free=free_device_memory)
 
     # -- internals -------------------------------------------------------------------------------
 
