@@ -92,6 +92,22 @@ def webp_lossless_with_size(data: bytes, width: int, height: int) -> bytes:
     return data[:21] + bits.to_bytes(4, "little") + data[25:]
 
 
+def jpeg_scan_bomb(side: int, scans: int) -> bytes:
+    """A progressive JPEG of a flat side×side picture whose last scan (an AC refinement pass over
+    the whole image) is repeated until the file has `scans` scans: ~31 bytes per scan, and each
+    scan costs the decoder a pass over every coefficient of the image."""
+    data = encode(Image.new("RGB", (side, side), (128, 100, 90)), "JPEG", progressive=True, quality=90)
+    assert data.endswith(b"\xff\xd9")
+    last = data.rindex(b"\xff\xda")  # a flat image's entropy data holds no FF DA: this is the last SOS
+    normal = data.count(b"\xff\xda")
+    return data[:-2] + data[last:-2] * (scans - normal) + b"\xff\xd9"
+
+
+def jpeg_with_comment(data: bytes, comment: bytes) -> bytes:
+    """A COM segment right after SOI."""
+    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + data[2:]
+
+
 def zip_bytes() -> bytes:
     import zipfile
     out = io.BytesIO()
@@ -190,6 +206,12 @@ def build_corpus() -> list[Case]:
     add("big_png_36_megapixels_allowed", png_raw(6000, 6000, 8, 0, bytes(range(250)) * 24), ACCEPTED,
         filename="big.png", content_type="image/png", why="under the 40 Mpx limit: decoded, stored at 2048 px",
         stored_check=long_side_at_most(2048))
+    add("jpeg_scan_bomb_1500_scans", jpeg_scan_bomb(4000, 1500), 422, "too_many_scans",
+        why="140 KB progressive 4000x4000 whose last scan is repeated: 12 s of CPU to decode")
+    add("webp_lossless_38_bytes_6300px", webp_lossless_with_size(
+        encode(Image.new("RGB", (64, 64), (120, 80, 60)), "WEBP", lossless=True, method=0), 6300, 6300), 422,
+        "too_many_pixels", filename="w.webp", content_type="image/webp",
+        why="a valid one-colour 39.7 Mpx WebP: 612 MB to decode, so WebP has a lower pixel limit")
     text_bomb = zlib.compress(b"A" * (64 << 20), 9)
     add("png_ztxt_bomb_64mb", png[:-12] + png_chunk(b"zTXt", b"Comment\x00\x00" + text_bomb) + png[-12:], 422,
         "undecodable_image", filename="z.png", content_type="image/png",
@@ -266,6 +288,8 @@ def build_corpus() -> list[Case]:
     add("cmyk_jpeg", encode(photo(mode="CMYK"), "JPEG"), ACCEPTED)
     add("grayscale_jpeg", encode(photo(mode="L"), "JPEG"), ACCEPTED)
     add("progressive_jpeg", encode(photo(), "JPEG", progressive=True, optimize=True), ACCEPTED)
+    add("jpeg_comment_full_of_sos_markers", jpeg_with_comment(jpeg, b"\xff\xda\x00\x08" * 200), ACCEPTED,
+        why="FF DA inside a comment is not a scan: only real segments are counted")
     grey16 = (np.arange(256 * 256, dtype=np.uint16).reshape(256, 256) * 1).astype(">u2").tobytes()
     add("png_16bit_grey", PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 256, 16, 0, 0, 0, 0))
         + png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + grey16[r * 512:(r + 1) * 512] for r in range(256))))

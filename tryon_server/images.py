@@ -1,19 +1,26 @@
 """Untrusted image bytes in, a clean re-encoded image out (or a clear ApiError).
 
-The format is decided by the bytes, never the file name. The pixel count is checked from the
-header before anything is decoded, then the whole image is decoded (so a truncated file fails
-here, not later on the inference thread), EXIF orientation is applied, and the image is
-re-encoded with no metadata at all (no EXIF, GPS, ICC, XMP, comments).
+The format is decided by the bytes, never the file name. The pixel count (and, for a JPEG, the
+number of scans) is checked from the headers before anything is decoded, then the whole image is
+decoded (so a truncated file fails here, not later on the inference thread) under a memory budget,
+a deadline and a pool of its own, EXIF orientation is applied, and the image is re-encoded with no
+metadata at all (no EXIF, GPS, ICC, XMP, comments).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hashlib
 import io
+import os
+import re
 import struct
 import threading
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -63,33 +70,56 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
     return img if img.mode == target else img.convert(target)
 
 
-class PixelBudget:
-    """Caps the pixels being decoded at once, across threads. Each upload decodes in its own
-    worker thread, and a 40-megapixel image needs some 300 MB while it is decoded, converted and
-    re-encoded: without a cap, eight such uploads at once took 1.3 GB. A decode waits until its
-    pixels fit; one image larger than the whole budget still runs, alone."""
+class DecodeBudget:
+    """Caps the memory being spent on decoding at once, across threads. Each decode runs in a
+    thread of its own pool, and a 40-megapixel image needs some 250 MB (600 MB as WebP) while it
+    is decoded, converted and re-encoded: without a cap, eight such uploads at once took 1.3 GB.
+    A decode waits until its bytes fit; one image larger than the whole budget still runs, alone."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, total_bytes: int) -> None:
+        self.total = total_bytes
         self.in_use = 0
         self._cond = threading.Condition()
 
     @contextlib.contextmanager
-    def hold(self, pixels: int) -> Iterator[None]:
-        pixels = min(pixels, self.total)
+    def hold(self, cost: int) -> Iterator[None]:
+        cost = min(cost, self.total)
         with self._cond:
-            self._cond.wait_for(lambda: self.in_use + pixels <= self.total)
-            self.in_use += pixels
+            self._cond.wait_for(lambda: self.in_use + cost <= self.total)
+            self.in_use += cost
         try:
             yield
         finally:
             with self._cond:
-                self.in_use -= pixels
+                self.in_use -= cost
                 self._cond.notify_all()
 
 
-# about 350 MB of decoding at once, whatever the number of simultaneous uploads
-DECODE_BUDGET = PixelBudget(48_000_000)
+DECODE_BUDGET = DecodeBudget(350 * 1024 * 1024)
+
+# Peak bytes per pixel while an image is decoded, converted and re-encoded, measured with
+# ru_maxrss on 6300×6300 files (Pillow 13): PNG 5.5, progressive JPEG 6 (libjpeg keeps every DCT
+# coefficient of the whole image, 2 bytes each per component, whatever the output scale), and
+# WebP 15.5, lossy or lossless (libwebp decodes to RGBA, Pillow copies it twice). A baseline JPEG
+# decodes at reduced size (see _decode_smaller), so it costs its output, about 4 bytes a pixel.
+BYTES_PER_PIXEL = {"PNG": 6, "JPEG": 6, "WEBP": 16}
+# A WebP may then have fewer pixels than the others, so that no single decode costs more than the
+# largest PNG allowed: a 1.5 KB lossless 6300×6300 WebP took 612 MB to open.
+WEBP_PIXEL_SHARE = BYTES_PER_PIXEL["PNG"] / BYTES_PER_PIXEL["WEBP"]
+
+# A progressive JPEG is coded in scans, each a pass over the whole image's coefficients:
+# libjpeg's standard progression has 10 (for colour), mozjpeg's optimised ones about 20. Decode
+# time grows with the scan count, so a 141 KB 4000×4000 file with 1,500 identical scans kept a
+# core busy for 12 s; more than this is refused from the headers, before decoding.
+MAX_JPEG_SCANS = 50
+# A backstop for any other slow path: a decode still running after this is stopped (between two
+# blocks of input) and refused. A 40-megapixel PNG, the slowest legitimate upload, takes 3.6 s.
+DECODE_DEADLINE_S = 15.0
+# Untrusted decodes run in a pool of their own: they cannot take every thread of the default
+# executor that file reads and writes share (six decoding bombs once held all six threads of a
+# 2-core machine's default pool, and a 64×64 upload waited 12.7 s behind them).
+DECODE_THREADS = max(2, min(4, os.cpu_count() or 2))
+_decode_pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="decode")
 
 
 def _give_big_buffers_back_to_the_os() -> None:
@@ -124,10 +154,79 @@ def _decode_smaller(img: Image.Image) -> None:
         img.draft(img.mode, (-(-width // scale), -(-height // scale)))
 
 
-def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanImage:
+_JPEG_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")  # a marker, not stuffing or a restart
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers with no length field
+
+
+def count_jpeg_scans(data: bytes) -> int:
+    """The number of scans (SOS segments) of a JPEG's first image, found by walking its segments:
+    an EXIF thumbnail or a comment that contains the bytes FF DA is not counted. Stops at EOI, so
+    data appended after the image (a polyglot) is not read either."""
+    scans = 0
+    pos = 2  # after SOI
+    while True:
+        found = _JPEG_MARKER.search(data, pos)
+        if found is None:
+            return scans
+        marker = found.group(1)[0]
+        pos = found.end()
+        if marker == 0xD9:  # EOI
+            return scans
+        if marker in _JPEG_STANDALONE:
+            continue
+        if pos + 2 > len(data):
+            return scans
+        pos += struct.unpack(">H", data[pos:pos + 2])[0]  # skip the segment; after an SOS the
+        if marker == 0xDA:  # entropy-coded data follows, and the search skips it to the next marker
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                return scans
+
+
+class _DecodeTooSlow(Exception):
+    pass
+
+
+class _DeadlineReader(io.BytesIO):
+    """The bytes to decode, refusing to hand out more once the deadline has passed: decoders
+    read their input block by block, so a decode that runs too long stops at its next block."""
+
+    def __init__(self, data: bytes, deadline: float) -> None:
+        super().__init__(data)
+        self.deadline = deadline
+
+    def read(self, size: int | None = -1) -> bytes:
+        if time.monotonic() > self.deadline:
+            raise _DecodeTooSlow
+        return super().read(size)
+
+
+# decoders take their input in blocks of this size (Pillow's default is 64 KB): the deadline is
+# checked between two of them
+_DECODE_BLOCK = 16 * 1024
+
+
+def _decode_cost(fmt: str, img: Image.Image, width: int, height: int) -> int:
+    """Bytes a decode of this image may take at its peak (see BYTES_PER_PIXEL)."""
+    if fmt == "JPEG" and not img.info.get("progressive"):
+        out_w, out_h = img.size  # after draft(): the reduced size libjpeg decodes to
+        return out_w * out_h * 4
+    return width * height * BYTES_PER_PIXEL[fmt]
+
+
+async def clean_untrusted(data: bytes, *, max_pixels: int, what: str = "image") -> CleanImage:
+    """clean_image on the decode pool, for the event loop. A caller that goes away (its task
+    cancelled) before its turn takes no decode thread at all."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _decode_pool, functools.partial(clean_image, data, max_pixels=max_pixels, what=what))
+
+
+def clean_image(data: bytes, *, max_pixels: int, what: str = "image",
+                deadline_s: float = DECODE_DEADLINE_S) -> CleanImage:
     """Validate and re-encode untrusted bytes. Raises UnsupportedImage (415) or UnreadableImage (422).
 
-    Runs CPU-bound work: call it through asyncio.to_thread from the event loop.
+    Runs CPU-bound work: from the event loop, call clean_untrusted.
     """
     if not data:
         raise UnreadableImage(f"The {what} file is empty.", code="empty_file")
@@ -140,12 +239,20 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanIm
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=[fmt])
+            if fmt == "JPEG" and count_jpeg_scans(data) > MAX_JPEG_SCANS:
+                raise UnreadableImage(
+                    f"The {what} is a JPEG made of more than {MAX_JPEG_SCANS} scans, which no camera or "
+                    "editor writes; save it again as an ordinary JPEG or PNG.",
+                    code="too_many_scans",
+                )
+            img = Image.open(_DeadlineReader(data, time.monotonic() + deadline_s), formats=[fmt])
+            img.decodermaxblock = _DECODE_BLOCK
             width, height = img.size
-            if width * height > max_pixels:
+            limit = int(max_pixels * WEBP_PIXEL_SHARE) if fmt == "WEBP" else max_pixels
+            if width * height > limit:
                 raise UnreadableImage(
                     f"The {what} is too large ({width}×{height} pixels); use one under "
-                    f"{max_pixels // 1_000_000} megapixels.",
+                    f"{limit // 1_000_000} megapixels{' as WebP' if fmt == 'WEBP' else ''}.",
                     code="too_many_pixels",
                 )
             if min(width, height) < MIN_SIDE:
@@ -153,10 +260,10 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanIm
                     f"The {what} is too small ({width}×{height} pixels); use one at least {MIN_SIDE} pixels on each side.",
                     code="too_small",
                 )
-            with DECODE_BUDGET.hold(width * height):
+            if fmt == "JPEG":
+                _decode_smaller(img)
+            with DECODE_BUDGET.hold(_decode_cost(fmt, img, width, height)):
                 img.seek(0)  # animated WebP/PNG: the first frame only
-                if fmt == "JPEG":
-                    _decode_smaller(img)
                 img.load()
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright photo
                 img = _to_rgb_or_rgba(img)
@@ -165,6 +272,11 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image") -> CleanIm
                 return encode_clean(img)
     except (UnreadableImage, UnsupportedImage):
         raise
+    except _DecodeTooSlow:
+        raise UnreadableImage(
+            f"The {what} took too long to decode; it may be damaged or built to overload the server. "
+            "Use an ordinary photo.", code="decode_too_slow",
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UnreadableImage(
             f"The {what} has too many pixels to open safely; use a smaller image.", code="too_many_pixels"

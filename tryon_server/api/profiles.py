@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 import uuid
@@ -36,7 +35,7 @@ def parse_height(text: str | None, *, required: bool = False) -> float | None:
 
 
 async def clean_upload(state: AppState, data: bytes, what: str) -> images.CleanImage:
-    return await asyncio.to_thread(images.clean_image, data, max_pixels=state.settings.max_image_pixels, what=what)
+    return await images.clean_untrusted(data, max_pixels=state.settings.max_image_pixels, what=what)
 
 
 async def load_profile(state: AppState, profile_id: str, owner: str) -> dict:
