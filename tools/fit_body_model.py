@@ -7,7 +7,8 @@ Run by hand when the model changes, never at install: the survey tables (public 
 
 The model. Per sex, the logarithms of the body dimensions a front photo can give (stature,
 weight when the user gives it, bideltoid breadth, and the chest, waist and hip breadths) and of
-the three girths a size chart needs (chest, waist at the navel, buttock/hip) are taken as one
+the three girths a size chart needs (chest, waist at the navel, buttock/hip) and of the shoulder
+(biacromial) breadth are taken as one
 multivariate normal: its mean and covariance are the whole fit. Predicting a girth is conditioning
 that normal on what was observed; with exact observations this is ordinary least squares on the
 observed variables, and a breadth read from a photo is observed with noise by adding the photo's
@@ -44,8 +45,12 @@ VARIABLES = {
     "chest": "chestcircumference",
     "waist": "waistcircumference",
     "hip": "buttockcircumference",
+    "shoulder_width": "biacromialbreadth",
 }
 SCALE = {name: 0.1 for name in VARIABLES}  # to cm (and kg for weight)
+# what the server predicts: the three girths of the size chart and the shoulder (biacromial)
+# breadth, which the photo cannot read directly (the deltoids and sleeves hide the acromions)
+TARGETS = ["chest", "waist", "hip", "shoulder_width"]
 GIRTHS = ["chest", "waist", "hip"]
 BREADTHS = ["bideltoid_breadth", "chest_breadth", "waist_breadth", "hip_breadth"]
 # the input sets whose cross-validated error is reported: what the user types, what the photo adds
@@ -96,7 +101,7 @@ def cross_validate(x: np.ndarray, inputs: list[str]) -> dict[str, dict[str, floa
     """10-fold cross-validated mean absolute error, RMSE (cm) and 68 % interval coverage."""
     names = list(VARIABLES)
     obs = [names.index(n) for n in inputs]
-    tgt = [names.index(n) for n in GIRTHS]
+    tgt = [names.index(n) for n in TARGETS]
     folds = np.random.default_rng(SEED).permutation(len(x)) % FOLDS
     errors, inside = [], []
     for k in range(FOLDS):
@@ -110,7 +115,7 @@ def cross_validate(x: np.ndarray, inputs: list[str]) -> dict[str, dict[str, floa
     err, ins = np.vstack(errors), np.vstack(inside)
     return {g: {"mae_cm": round(float(np.abs(err[:, i]).mean()), 2),
                 "rmse_cm": round(float(np.sqrt((err[:, i] ** 2).mean())), 2),
-                "within_1sd": round(float(ins[:, i].mean()), 3)} for i, g in enumerate(GIRTHS)}
+                "within_1sd": round(float(ins[:, i].mean()), 3)} for i, g in enumerate(TARGETS)}
 
 
 def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str]) -> dict[str, dict[str, float]]:
@@ -118,7 +123,7 @@ def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str]) -> d
     prior weights (the survey's 2:1 men is not the users' ratio)."""
     names = list(VARIABLES)
     obs = [names.index(n) for n in inputs]
-    tgt = [names.index(n) for n in GIRTHS]
+    tgt = [names.index(n) for n in TARGETS]
     rng = np.random.default_rng(SEED)
     folds = {s: rng.permutation(len(v)) % FOLDS for s, v in x.items()}
     errors = []
@@ -141,7 +146,7 @@ def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str]) -> d
             errors.append(pred - np.exp(test[:, tgt]))
     err = np.vstack(errors)
     return {g: {"mae_cm": round(float(np.abs(err[:, i]).mean()), 2),
-                "rmse_cm": round(float(np.sqrt((err[:, i] ** 2).mean())), 2)} for i, g in enumerate(GIRTHS)}
+                "rmse_cm": round(float(np.sqrt((err[:, i] ** 2).mean())), 2)} for i, g in enumerate(TARGETS)}
 
 
 def levels(table: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -160,7 +165,7 @@ def bands(tables: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     both sexes together, every 2 cm from 150 to 200 cm."""
     stature = np.concatenate([t["stature"] for t in tables.values()]) * 0.1
     out: dict[str, Any] = {"stature_cm": list(range(150, 201, 2)), "window_cm": 6}
-    for name in (*GIRTHS, "bideltoid_breadth"):
+    for name in (*GIRTHS, "bideltoid_breadth", "shoulder_width"):
         col = VARIABLES[name]
         values = np.concatenate([t[col] for t in tables.values()]) * 0.1
         rows = []
@@ -190,7 +195,7 @@ def references(x: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         a = np.column_stack([np.ones(len(data))] + [data[:, names.index(n)] for n in inputs])
         row = np.array([1.0] + [np.log(person[n]) for n in inputs])
         expected = {}
-        for g in GIRTHS:
+        for g in TARGETS:
             coef, *_ = np.linalg.lstsq(a, data[:, names.index(g)], rcond=None)
             expected[g] = round(float(np.exp(row @ coef)), 3)  # the median: exp of the mean log
         out.append({"inputs": person, "expected_cm": expected})
