@@ -2,7 +2,10 @@
 and polls is killed with SIGKILL at random moments and restarted, again and again. At the end:
 
 - every session that was accepted (every 202) reached `completed` or `failed`; none vanished;
-- a session seen `completed` was never seen in another status afterwards;
+- a session seen `completed` was never seen in another status afterwards. "Afterwards" is real
+  time, not the order in which the pollers' threads happen to record their answers: a poll
+  counts as a regression only if it was *sent* after a `completed` answer had been *received*
+  (two concurrent polls may legitimately be answered old-then-new and recorded new-then-old);
 - `PRAGMA integrity_check` is `ok`;
 - no row whose files are missing (inputs of every row, the result of every completed row);
 - no file without a row, once the server's own orphan sweep has run. A kill between an image's
@@ -75,6 +78,29 @@ class SoakReport:
                 f"{self.seconds:.0f} s")
 
 
+@dataclass(frozen=True)
+class Observation:
+    sent: float  # time.monotonic() just before the request went out
+    received: float  # time.monotonic() just after the answer came back
+    status: str
+
+
+def regressions(observations: dict[str, list[Observation]]) -> list[str]:
+    """Sessions answered `completed` and later answered something else.
+
+    Later means the second poll was sent after the first answer had arrived: only then does the
+    server's second answer have to reflect a state at least as new as its first. Polls that
+    overlap in time may be answered in either order, so they prove nothing either way."""
+    found = []
+    for sid, seen in observations.items():
+        first_completed = min((o.received for o in seen if o.status == "completed"), default=None)
+        if first_completed is None:
+            continue
+        found += [f"{sid}: completed -> {o.status} ({o.sent - first_completed:.3f} s after)"
+                  for o in seen if o.status != "completed" and o.sent > first_completed]
+    return found
+
+
 class _Load:
     """Submitters and pollers against whatever server is up at the moment."""
 
@@ -86,7 +112,8 @@ class _Load:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.accepted_list: list[str] = []
-        self.completed_seen: set[str] = set()
+        # per session, every answered poll as (sent, received, status) on the monotonic clock
+        self.observations: dict[str, list[Observation]] = {}
         self.rng = random.Random(seed)
         self.threads = [threading.Thread(target=self._submitter, daemon=True) for _ in range(submitters)]
         self.threads += [threading.Thread(target=self._poller, daemon=True) for _ in range(pollers)]
@@ -123,11 +150,13 @@ class _Load:
                 if sid is None:
                     time.sleep(0.05)
                     continue
+                sent = time.monotonic()
                 try:
                     r = c.get(f"/api/tryon/sessions/{sid}")
                 except httpx.HTTPError:
                     time.sleep(0.05)
                     continue
+                received = time.monotonic()
                 with self.lock:
                     self.report.polls += 1
                     if r.status_code >= 500:
@@ -135,11 +164,7 @@ class _Load:
                     elif r.status_code == 404:
                         self.report.lost.append(sid)
                     elif r.status_code == 200:
-                        status = r.json()["status"]
-                        if status == "completed":
-                            self.completed_seen.add(sid)
-                        elif sid in self.completed_seen:
-                            self.report.regressions.append(f"{sid}: completed -> {status}")
+                        self.observations.setdefault(sid, []).append(Observation(sent, received, r.json()["status"]))
 
     def start(self) -> None:
         for t in self.threads:
@@ -149,6 +174,8 @@ class _Load:
         self.stop.set()
         for t in self.threads:
             t.join(15)
+        with self.lock:
+            self.report.regressions = regressions(self.observations)
 
 
 def _storage_keys(data_dir: Path) -> set[str]:
@@ -278,3 +305,15 @@ def test_twenty_sigkills_under_load_lose_no_accepted_session_and_leave_a_consist
     assert report.database_locked == 0
     assert report.missing_files == []
     assert report.orphans_after_sweep == []
+
+
+def test_a_regression_counts_only_when_the_later_poll_was_sent_after_completed_was_received():
+    # overlapping polls answered new-then-old (recorded in either order) are no regression ...
+    overlapping = {"s": [Observation(1.0, 1.2, "completed"), Observation(1.1, 1.3, "processing")]}
+    assert regressions(overlapping) == []
+    # ... a poll sent once `completed` was in hand that answers `processing` is one, whatever the
+    # order the threads recorded them in
+    later = {"s": [Observation(2.0, 2.1, "processing"), Observation(1.0, 1.2, "completed")]}
+    assert regressions(later) == ["s: completed -> processing (0.800 s after)"]
+    # a session never seen completed has nothing to regress from
+    assert regressions({"s": [Observation(1.0, 1.1, "queued"), Observation(2.0, 2.1, "processing")]}) == []
