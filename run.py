@@ -1,47 +1,20 @@
-"""Start the try-on server: python run.py [--port 8000] [--engine auto|classic|diffusion] ...
+"""Start the try-on server from a checkout: python run.py [--port 8000] [--engine auto|classic|diffusion] ...
 
-Every flag can also be given as an environment variable TRYON_<FLAG> (see --help).
+Every flag can also be given as an environment variable TRYON_<FLAG> (see --help). An installed
+package starts the same way as `tryon-server`; the code is tryon_server/cli.py.
 """
 
-from __future__ import annotations
-
-import logging
 import sys
 
-import uvicorn
+# Checked before anything is imported: on another Python the imports below would fail with a
+# message about a missing module rather than the reason.
+SUPPORTED_PYTHONS = ((3, 11), (3, 12))
+if sys.version_info[:2] not in SUPPORTED_PYTHONS:
+    sys.exit(f"error: this server runs on Python 3.11 or 3.12 (MediaPipe 0.10.21, which it needs, has no "
+             f"build for other versions); this is Python {sys.version.split()[0]}. Install python3.12 and make "
+             f"the venv with it: python3.12 -m venv .venv")
 
-from tryon_server.app import WILDCARD_HOSTS, create_app
-from tryon_server.config import parse_settings
-from tryon_server.engines import resolve_choice
-from tryon_server.exceptions import ConfigError
-from tryon_server.logs import configure_logging
-
-
-def main(argv: list[str] | None = None) -> int:
-    settings = parse_settings(argv)
-    configure_logging(settings.log_level)
-    log = logging.getLogger("tryon.run")
-    try:
-        # fail fast, with the reason, before anything listens; `auto` is decided (and explained) once
-        settings = settings.with_(engine=resolve_choice(settings))
-    except ConfigError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning(
-            "!!! listening on %s: other machines can reach this server and your photos. "
-            "Use the default --host 127.0.0.1 unless you really mean it. !!!", settings.host or "all interfaces",
-        )
-        if settings.host in WILDCARD_HOSTS and not settings.allowed_hosts:
-            log.warning("bound to all interfaces: pass --allowed-hosts NAME so requests to this machine's name are accepted")
-    app = create_app(settings)
-    log.info("starting on http://%s:%d (engine %s, data in %s)", settings.host, settings.port, settings.engine,
-             settings.data_dir)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
-    return 0
-
+from tryon_server.cli import main  # noqa: E402  (after the version check, on purpose)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -42,7 +42,11 @@ from .storage import Storage
 from .worker import Worker
 
 log = logging.getLogger("tryon.app")
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# an installed wheel carries the page inside the package (pyproject.toml maps static/ there); a
+# checkout (also `pip install -e`) serves the repository's static/ folder itself
+STATIC_DIR = next((d for d in (_PACKAGE_DIR / "static", _PACKAGE_DIR.parent / "static") if d.is_dir()),
+                  _PACKAGE_DIR.parent / "static")
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
 
