@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from tests.bodies import standing_person
-from tryon_server.exceptions import InputRejected
+from tryon_server.api.body import parse_body_options
+from tryon_server.exceptions import InputRejected, ValidationFailed
 from tryon_server.measurements import (GIRTHS, LENGTHS, TARGETS, body_model, estimate_body, pick_sizes, size_chart,
                                       size_for)
 from tryon_server.vision.person import P, PersonAnalysis, PersonAnalyzer
@@ -238,6 +239,15 @@ def test_inputs_outside_human_range_are_refused_with_a_sentence(kwargs, code):
     with pytest.raises(InputRejected) as err:
         estimate_body(an, **{"height_cm": 170, **kwargs})
     assert err.value.code == code and err.value.message.endswith(".")
+
+
+@pytest.mark.parametrize("sex,weight,code", [("other", None, "bad_sex"), (None, "heavy", "bad_weight"),
+                                             (None, "500", "bad_weight")])
+def test_the_endpoint_refuses_bad_optional_inputs_with_a_sentence(sex, weight, code):
+    with pytest.raises(ValidationFailed) as err:
+        parse_body_options(sex, weight)
+    assert err.value.code == code and err.value.message.endswith(".")
+    assert parse_body_options("Female", "61.5") == {"sex": "female", "weight_kg": 61.5}
 
 
 # --- the survey model -------------------------------------------------------------------------

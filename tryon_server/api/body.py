@@ -34,7 +34,25 @@ def _analyzer_for(engine: object):
     return _own_analyzer
 
 
-def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float) -> dict:
+def parse_body_options(sex: str | None, weight: str | None) -> dict:
+    """The optional `sex` ('female'/'male': the survey model is fitted per sex) and `weight_kg`
+    (the strongest single predictor of the waist) as keyword arguments for estimate_body."""
+    options: dict = {}
+    if sex is not None:
+        if sex.lower() not in ("female", "male"):
+            raise ValidationFailed("sex must be 'female' or 'male', or left out.", code="bad_sex")
+        options["sex"] = sex.lower()
+    if weight is not None:
+        try:
+            options["weight_kg"] = float(weight)
+        except ValueError:
+            raise ValidationFailed("weight_kg must be a number of kilograms, e.g. 70.", code="bad_weight") from None
+        if not 30 <= options["weight_kg"] <= 250:
+            raise ValidationFailed("weight_kg must be between 30 and 250 kilograms.", code="bad_weight")
+    return options
+
+
+def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options) -> dict:
     import numpy as np
 
     from ..measurements import estimate_body
@@ -42,7 +60,8 @@ def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm:
     rgb = image.convert("RGB")
     rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
     analysis = _analyzer_for(engine).analyze(np.asarray(rgb), key=None)
-    return estimate_body(analysis, height_cm)
+    # the photo itself too: an arm lying against the body is told from it by colour
+    return estimate_body(analysis, height_cm, image=np.asarray(rgb), **options)
 
 
 async def estimate(request: Request) -> JSONResponse:
@@ -51,6 +70,7 @@ async def estimate(request: Request) -> JSONResponse:
     form = await read_form(request, file_limit=state.settings.max_upload_bytes, max_files=1)
     try:
         height = parse_height(text_field(form, "height_cm"), required=True)
+        options = parse_body_options(text_field(form, "sex"), text_field(form, "weight_kg"))
         profile_id = text_field(form, "profile_id")
         data = await read_file_field(form, "photo")
     finally:
@@ -73,7 +93,7 @@ async def estimate(request: Request) -> JSONResponse:
     # MediaPipe (and decoding) run on the inference thread: never on the event loop, never beside
     # a try-on; the wait includes a try-on that may be running, so the limit is the try-on's own
     try:
-        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, photo(), height),
+        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, photo(), height, **options),
                                         timeout_s=state.settings.inference_timeout_s)
     except InferenceTimeout:
         raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",
