@@ -159,3 +159,28 @@ def hang(seconds: float = 30) -> Route:
         time.sleep(seconds)
     return route
 
+
+def serve_encoded(body: bytes, content_encoding: str, accept_encodings: list[str] | None = None) -> Route:
+    """A body sent as is with the `Content-Encoding` it claims, whatever the client asked for (a
+    hostile server chooses); each request's Accept-Encoding is appended to `accept_encodings`."""
+    def route(h: BaseHTTPRequestHandler) -> None:
+        if accept_encodings is not None:
+            accept_encodings.append(h.headers.get("Accept-Encoding", ""))
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Encoding", content_encoding)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    return route
+
+
+def gzip_of_zeros(size: int, level: int = 9) -> bytes:
+    """A gzip stream of `size` zero bytes, built a megabyte at a time (never `size` in memory)."""
+    import zlib
+    comp = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    parts = [comp.compress(block) for _ in range(size >> 20)]
+    parts.append(comp.compress(bytes(size & ((1 << 20) - 1))))
+    parts.append(comp.flush())
+    return b"".join(parts)

@@ -10,16 +10,20 @@ by loopback servers that count their TCP connections.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ipaddress
 import socket
 import time
+import tracemalloc
+import zlib
 
 import pytest
 
 from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
-from tests.loopback_http import LoopbackServer, endless_chunks, hang, redirect_to, serve_bytes, trickle
+from tests.loopback_http import (LoopbackServer, endless_chunks, gzip_of_zeros, hang, redirect_to, serve_bytes,
+                                 serve_encoded, trickle)
 from tryon_server.downloads import download_image, is_public_address, resolve_target
 from tryon_server.exceptions import PayloadTooLarge, ValidationFailed
 
@@ -76,9 +80,13 @@ NON_PUBLIC = [
     # private IPv4 hidden inside IPv6: mapped, NAT64, 6to4, Teredo
     "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a00:1", "64:ff9b::7f00:1",
     "2002:a00:1::1", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "100::1",
+    # ...and in the forms Python's is_global calls public: IPv4-compatible (::a.b.c.d), SIIT
+    # (::ffff:0:a.b.c.d) and local-use NAT64 (64:ff9b:1::/48, a network's own translator)
+    "::7f00:1", "::a00:1", "::a9fe:a9fe", "::ffff:0:7f00:1", "::ffff:0:a00:1", "64:ff9b:1::7f00:1",
+    "64:ff9b:1::808:808", "64:ff9b:1:ffff::1",
 ]
 PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450:4001:82b::200e",
-          "::ffff:8.8.8.8"]
+          "::ffff:8.8.8.8", "64:ff9b::808:808"]
 
 
 @pytest.mark.parametrize("address", NON_PUBLIC)
@@ -96,7 +104,8 @@ def test_address_check_accepts_public_addresses(address: str):
 LOOPBACK_SPELLINGS = [
     "127.0.0.1", "127.1", "0x7f000001", "2130706433", "017700000001", "0x7f.1", "127.000.000.001",
     "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[0:0:0:0:0:0:0:1]", "0.0.0.0", "0", "localhost",
-    "LOCALHOST", "localhost.", "api.localhost",
+    "LOCALHOST", "localhost.", "api.localhost", "[::7f00:1]", "[::127.0.0.1]", "[::ffff:0:7f00:1]",
+    "[64:ff9b:1::7f00:1]",
 ]
 
 
@@ -184,6 +193,8 @@ REDIRECT_TARGETS = [
     "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://10.0.0.1/a.png",
     "http://100.64.0.1/a.png", "http://[fc00::1]/a.png", "http://[fe80::1]/a.png", "http://192.168.0.1/",
     "http://0.0.0.0:{port}/img.png", "file:///etc/passwd", "ftp://127.0.0.1/a.png", "gopher://127.0.0.1:6379/_x",
+    # no slashes: httpx refuses to parse it (InvalidURL), which once escaped as a 500
+    "http:127.0.0.1:{port}/img.png", "https:[::1]:{port}/img.png",
 ]
 
 
@@ -220,6 +231,18 @@ async def test_redirect_chain_within_allowed_hosts_works_and_loops_are_cut_off()
         with pytest.raises(ValidationFailed, match="redirects too many times"):
             await download_image(shop.url("/loop"), max_bytes=1 << 20, timeout_s=5, allow_loopback=True)
         assert sum(1 for p, _ in shop.hits.requests if p == "/loop") == 6  # the URL and 5 redirects
+
+
+def test_a_malformed_redirect_is_a_422_through_the_real_server(server_factory):
+    with LoopbackServer() as shop:
+        shop.routes["/garment.png"] = redirect_to(f"http:127.0.0.1:{shop.port}/img.png")
+        live = server_factory(InstantEngine, allow_loopback_downloads=True)
+        with live.client(new_token(live)) as c:
+            r = c.post("/api/tryon/sessions", data={"garment_url": shop.url("/garment.png")},
+                       files={"person": ("me.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg")})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "bad_garment_url" and "not valid" in r.json()["error"]["message"]
+        assert [p for p, _ in shop.hits.requests] == ["/garment.png"]
 
 
 # ---- 5. one DNS lookup per hop, and the connection goes to the address that was checked ----------
@@ -294,6 +317,68 @@ async def test_slow_or_silent_server_is_timed_out_at_the_deadline(route):
         elapsed = time.monotonic() - started
         assert info.value.code in {"garment_download_failed", "garment_download_timeout"}
         assert 1.0 < elapsed < 4.0, elapsed  # the 1.5 s deadline, with room for a loaded CI machine
+
+
+# ---- 6b. compressed bodies: the cap counts what they inflate to, and memory stays small -------
+
+def _peak_traced_mb(coro_fn) -> tuple[object, float]:
+    """Run a coroutine and return (its result or exception, the peak of Python allocations in MB)."""
+    tracemalloc.start()
+    try:
+        try:
+            result: object = asyncio.run(coro_fn())
+        except Exception as exc:  # the refusal is the result here
+            result = exc
+        peak = tracemalloc.get_traced_memory()[1] / (1 << 20)
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+@pytest.mark.parametrize("encoding,inner_mb", [("gzip, gzip", 400), ("gzip", 100), ("x-gzip", 100)],
+                         ids=["gzip_gzip_400mb", "gzip_100mb", "x_gzip_100mb"])
+def test_compression_bombs_are_cut_off_at_the_cap_without_inflating_them(encoding: str, inner_mb: int):
+    """The review's attack: `gzip, gzip` around 400 MB of zeros is an 822-byte body, and httpx
+    inflated it whole (the server grew by ~800 MB) before the size check saw it."""
+    body = gzip_of_zeros(inner_mb << 20)
+    if encoding == "gzip, gzip":
+        body = gzip.compress(body, 9)
+    assert len(body) < 1 << 20  # the download itself is well under the 1 MB cap
+    seen: list[str] = []
+    with LoopbackServer(routes={"/bomb.png": serve_encoded(body, encoding, seen)}) as shop:
+        result, peak = _peak_traced_mb(lambda: download_image(shop.url("/bomb.png"), max_bytes=1 << 20,
+                                                                 timeout_s=10, allow_loopback=True))
+    print(f"\n{encoding} bomb: {len(body)} bytes sent, {inner_mb} MB inside, peak {peak:.1f} MB")
+    assert isinstance(result, (PayloadTooLarge, ValidationFailed)), result
+    if encoding == "gzip, gzip":  # layers upon layers are refused as such
+        assert result.code == "garment_download_failed" and "gzip, gzip" in result.message
+    else:
+        assert result.code == "garment_too_large" and result.status_code == 413
+    assert peak < 8, f"peak {peak:.1f} MB of Python allocations"
+    assert seen == ["identity"]  # it asked for the image as it is
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "deflate, br"])
+def test_encodings_we_do_not_decode_are_refused_in_a_sentence(encoding: str):
+    with LoopbackServer(routes={"/g.png": serve_encoded(b"\x00" * 100, encoding)}) as shop:
+        with pytest.raises(ValidationFailed) as info:
+            asyncio.run(download_image(shop.url("/g.png"), max_bytes=1 << 20, timeout_s=5, allow_loopback=True))
+    assert info.value.code == "garment_download_failed" and "compressed" in info.value.message
+
+
+def test_one_layer_of_gzip_or_deflate_is_still_accepted():
+    """A shop that compresses its images anyway (against our Accept-Encoding) still works."""
+    png = image_bytes(draw_top())
+    with LoopbackServer(routes={"/gz.png": serve_encoded(gzip.compress(png), "gzip"),
+                                "/df.png": serve_encoded(zlib.compress(png), "deflate"),
+                                "/id.png": serve_encoded(png, "identity"),
+                                "/cut.png": serve_encoded(gzip.compress(png)[:-40], "gzip")}) as shop:
+        for path in ("/gz.png", "/df.png", "/id.png"):
+            assert asyncio.run(download_image(shop.url(path), max_bytes=1 << 20, timeout_s=5,
+                                              allow_loopback=True)) == png, path
+        with pytest.raises(ValidationFailed) as info:  # a gzip stream that stops short
+            asyncio.run(download_image(shop.url("/cut.png"), max_bytes=1 << 20, timeout_s=5, allow_loopback=True))
+        assert info.value.code == "garment_download_failed"
 
 
 # ---- 7. the feature itself still works: a garment URL on an allowed host becomes a try-on ---------
