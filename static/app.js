@@ -621,6 +621,9 @@ async function checkHealth() {
     const health = await api.health();
     if (health.ok) {
       el.textContent = `Server ready · ${health.engine} engine on ${health.device}`;
+      // model weights with terms of use (CatVTON: non-commercial) say so wherever they run
+      $("engine-licence").textContent = health.licence || "";
+      $("engine-licence").hidden = !health.licence;
       return;
     }
     el.textContent = health.detail || "The server is starting…";

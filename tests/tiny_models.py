@@ -8,6 +8,7 @@ the VAE has 4 blocks (scale factor 8, like SDXL) and the ControlNet's conditioni
 
     build_tiny_models(models_dir)            # sdxl-inpainting + controlnet-openpose-sdxl + segformer
     build_tiny_models(models_dir, segformer=False)
+    build_tiny_catvton_models(models_dir)    # stable-diffusion-inpainting + sd-vae-ft-mse + catvton
 """
 
 from __future__ import annotations
@@ -227,6 +228,108 @@ def build_tiny_models(models_dir: Path, *, segformer: bool = True, controlnet: b
         build_tiny_controlnet(models_dir / "controlnet-openpose-sdxl")
     if segformer:
         build_tiny_segformer(models_dir / "segformer-b2-clothes")
+    return models_dir
+
+
+# --- CatVTON: SD 1.5 inpainting UNet, sd-vae-ft-mse, the positional attention file ---------------
+
+# The inpainting repository's scheduler/scheduler_config.json: a PNDM config, which CatVTON
+# (and our loader) read as DDIM
+SD15_INPAINTING_SCHEDULER: dict = {
+    "_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+    "trained_betas": None, "clip_sample": False,
+}
+SD_VAE_SCALING = 0.18215  # sd-vae-ft-mse's scaling_factor
+
+
+def build_tiny_sd15_inpainting(folder: Path) -> None:
+    """unet/ (9 input channels, SD 1.5's block kinds, cross-attention kept: CatVTON skips it,
+    it does not remove it) and scheduler/ of a Stable Diffusion 1.5 inpainting folder."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(3)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=9,  # noisy latent 4 + mask 1 + masked-person/garment latent 4
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        norm_num_groups=32,
+    )
+    unet.save_pretrained(folder / "unet", safe_serialization=True)
+    (folder / "scheduler").mkdir(parents=True, exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_INPAINTING_SCHEDULER, indent=2))
+
+
+def build_tiny_sd_vae(folder: Path) -> None:
+    """An AutoencoderKL folder with sd-vae-ft-mse's layout: 4 blocks (/8) and its scaling factor."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(4)
+    AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 16, 16, 16), sample_size=256, scaling_factor=SD_VAE_SCALING,
+    ).save_pretrained(folder, safe_serialization=True)
+
+
+def reference_attention_state(unet) -> dict:
+    """{key: Parameter} of the attention file CatVTON's training code writes for `unet`, built
+    the way that code builds it, not from our loader's idea of it: every module whose name holds
+    "attn1", in named_modules() order, in one ModuleList (its attention processors are nn.Modules
+    there, so each is a submodule too); then its state dict, each shared tensor kept once under
+    its first name (what accelerate does before writing safetensors). Works on the meta device.
+    Sets module processors on `unet`: call it on a UNet you no longer run."""
+    import torch
+
+    class ModuleProcessor(torch.nn.Module):  # CatVTON's processors subclass nn.Module
+        def __call__(self, attn, hidden_states, *args, **kwargs):  # never called here
+            return hidden_states
+
+    for name, module in unet.named_modules():
+        if name.endswith(".attn1"):
+            module.set_processor(ModuleProcessor())
+    trainable = torch.nn.ModuleList([m for n, m in unet.named_modules() if "attn1" in n])
+    state: dict = {}
+    seen: set[int] = set()
+    for key, value in trainable.state_dict(keep_vars=True).items():
+        if id(value) not in seen:
+            seen.add(id(value))
+            state[key] = value
+    return state
+
+
+def write_catvton_attention(unet_folder: Path, path: Path, seed: int = 5) -> dict:
+    """Write a CatVTON attention file for the UNet saved in `unet_folder`, in the published
+    layout, with new random values (so a test can tell that they were loaded); returns them."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(unet_folder, local_files_only=True)
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {key: torch.randn(tuple(p.shape), generator=generator) * 0.05
+               for key, p in reference_attention_state(unet).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    return tensors
+
+
+def build_tiny_catvton_models(models_dir: Path, *, variant: str = "mix-48k-1024") -> Path:
+    """Fill `models_dir` with the catvton engine's folders as models/README.md lays them out."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    build_tiny_sd15_inpainting(models_dir / "stable-diffusion-inpainting")
+    build_tiny_sd_vae(models_dir / "sd-vae-ft-mse")
+    write_catvton_attention(models_dir / "stable-diffusion-inpainting" / "unet",
+                            models_dir / "catvton" / variant / "attention" / "model.safetensors")
     return models_dir
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-# --engine: auto | classic | diffusion | package.module:factory (see engines/__init__.py)
+# --engine: auto | classic | catvton | diffusion | package.module:factory (see engines/__init__.py)
 
 
 @dataclass(frozen=True)

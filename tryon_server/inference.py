@@ -34,6 +34,7 @@ class InferenceRunner:
         self.load_seconds: float | None = None
         self.engine_name = "?"
         self.device = "?"
+        self.licence: str | None = None  # the engine's weights' licence, when they have terms to show
         self._abandoned: list[ThreadPoolExecutor] = []
         self._last_overrun: Future | None = None
 
@@ -45,6 +46,7 @@ class InferenceRunner:
         started = time.perf_counter()
         engine = self._factory()
         self.engine_name, self.device = engine.name, engine.device
+        self.licence = getattr(engine, "licence", None)
         engine.load()
         self.load_seconds = time.perf_counter() - started
         return engine

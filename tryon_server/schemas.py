@@ -106,6 +106,7 @@ class Health(BaseModel):
     models_loaded: bool
     queue_depth: int
     db: Literal["ok", "error"]
+    licence: str | None = Field(None, description="Terms of the engine's model weights, when they have any to show.")
     detail: str | None = None
 
 

@@ -29,6 +29,8 @@ async def health(request: Request) -> JSONResponse:
         "status": status, "engine": runner.engine_name, "device": runner.device,
         "models_loaded": runner.ready, "queue_depth": depth, "db": "ok" if db_ok else "error",
     }
+    if runner.licence:
+        body["licence"] = runner.licence
     if detail:
         body["detail"] = detail
     return JSONResponse(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})

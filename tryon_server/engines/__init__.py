@@ -1,8 +1,8 @@
 """Engines: pick and build the one engine the inference thread will own.
 
-`classic` needs nothing but the models inside MediaPipe; `diffusion` needs weights in models/
-and is worth it only on a GPU. `auto` takes diffusion when it can run well, else classic, and
-says why. A third-party engine can be named as "package.module:factory" (a callable taking the
+`classic` needs nothing but the models inside MediaPipe; `catvton` (a trained try-on model) and
+`diffusion` (SDXL inpainting) need weights in models/ and are worth it only on a GPU. `auto`
+takes catvton, then diffusion, when one can run well, else classic, and says why in one line. A third-party engine can be named as "package.module:factory" (a callable taking the
 Settings and returning an Engine).
 """
 
@@ -32,6 +32,19 @@ def _diffusion(settings: Settings) -> Engine:
     return DiffusionEngine(settings)
 
 
+def _catvton(settings: Settings) -> Engine:
+    from .catvton import CatVTONEngine
+
+    return CatVTONEngine(settings)
+
+
+def _catvton_unavailable_reason(settings: Settings) -> str | None:
+    """None when the catvton engine can run here, else a sentence fragment saying why not."""
+    from .catvton.loading import missing_weights_reason
+
+    return missing_weights_reason(settings.models_dir)
+
+
 def _diffusion_unavailable_reason(settings: Settings) -> str | None:
     """None when the diffusion engine can run here, else a sentence saying why not."""
     try:
@@ -50,24 +63,33 @@ def _cuda_available() -> bool:
 
 
 def resolve_choice(settings: Settings) -> str:
-    """The concrete engine `settings.engine` means here: `auto` becomes `classic` or `diffusion`
-    (logging why once); `diffusion` with its weights missing raises ConfigError with the reason."""
+    """The concrete engine `settings.engine` means here: `auto` becomes `catvton`, `diffusion` or
+    `classic` (logging why, once, in one line); `catvton` or `diffusion` with its weights missing
+    raises ConfigError with the reason."""
     choice = settings.engine
-    if choice == "diffusion":
-        reason = _diffusion_unavailable_reason(settings)
+    unavailable = {"catvton": _catvton_unavailable_reason, "diffusion": _diffusion_unavailable_reason}
+    if choice in unavailable:
+        reason = unavailable[choice](settings)
         if reason:
-            raise ConfigError(f"The diffusion engine cannot start: {reason}.")
+            raise ConfigError(f"The {choice} engine cannot start: {reason}.")
     elif choice == "auto":
-        reason = _diffusion_unavailable_reason(settings)
-        if reason is None and not _cuda_available():
-            reason = "no CUDA GPU was found (diffusion on a CPU takes many minutes per try-on)"
-        if reason is None:
-            log.info("engine auto: using diffusion")
-            return "diffusion"
-        log.warning("engine auto: using classic because %s", reason)
+        # best first: CatVTON conditions every step on the garment photo; SDXL repaints a warp
+        reasons = {name: why(settings) for name, why in unavailable.items()}
+        ready = [name for name, reason in reasons.items() if reason is None]
+        if ready and _cuda_available():
+            skipped = "".join(f"; not {name}: {reason}" for name, reason in reasons.items() if reason and name != ready[0])
+            log.info("engine auto: using %s because its weights are in %s and a CUDA GPU is present%s",
+                     ready[0], settings.models_dir, skipped)
+            return ready[0]
+        if ready:
+            why = (f"no CUDA GPU was found for {' or '.join(ready)} (the GPU engines take many minutes per "
+                   "try-on on a CPU)")
+        else:
+            why = "; ".join(f"{name} cannot run: {reason}" for name, reason in reasons.items())
+        log.warning("engine auto: using classic because %s", why)
         return "classic"
     elif choice != "classic" and ":" not in choice:
-        raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, diffusion or package.module:factory.")
+        raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, catvton, diffusion or package.module:factory.")
     return choice
 
 
@@ -78,6 +100,8 @@ def create_engine(settings: Settings) -> Engine:
         return _classic(settings)
     if choice == "diffusion":
         return _diffusion(settings)
+    if choice == "catvton":
+        return _catvton(settings)
     module_name, _, attr = choice.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

@@ -45,7 +45,11 @@ class TryOnJob:
 @runtime_checkable
 class Engine(Protocol):
     """A try-on engine. Raise `InputRejected` (with a shopper-readable sentence) when the input
-    is at fault; any other exception counts as unexpected and the server retries it."""
+    is at fault; any other exception counts as unexpected and the server retries it.
+
+    An engine whose weights come with terms the user must see may also carry a `licence`
+    sentence: /api/health and the page footer show it (not part of the protocol, so engines
+    without one still match it)."""
 
     name: str  # "classic" or "diffusion"
     device: str  # "cpu", "cuda", ...
