@@ -1,22 +1,36 @@
-"""POST /api/estimate-body: measurements and a size from one full-body photo and a height."""
+"""POST /api/estimate-body: measurements and a size from one full-body photo and a height.
+
+The estimate runs on the inference thread, after any try-on already there. The work that may wait
+for it is bounded (an adversarial review queued 60 of them behind a try-on and grew the server
+from 73 MB to 1 GB, each holding its decoded photo), and work whose client has gone is dropped
+before it starts.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
+from typing import Callable, Iterator
 
 from PIL import Image
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import images
 from ..auth import require_owner
 from ..exceptions import InferenceTimeout, NotReady, ValidationFailed
-from ..state import get_state
+from ..state import AppState, get_state
 from ..uploads import read_file_field, read_form, text_field
 from .profiles import clean_upload, load_profile, parse_height
 
 ANALYSIS_LONG_SIDE = 1536
+# Estimates waiting for or running on the inference thread, all clients together; one more is
+# answered 503 at once. Each holds a decoded photo of up to 2048 px (12 MB) while it waits.
+MAX_ESTIMATES_AT_ONCE = 4
+ESTIMATE_RETRY_AFTER_S = 10
 _own_analyzer = None  # only for an engine without one; created and used on the inference thread
 
 
@@ -64,7 +78,72 @@ def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm:
     return estimate_body(analysis, height_cm, image=np.asarray(rgb), **options)
 
 
-async def estimate(request: Request) -> JSONResponse:
+class _Slots:
+    """A count of the estimates in flight, from before their photo is decoded until their work is
+    done or dropped; one app has one (on its Starlette state), used on the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+
+    @classmethod
+    def of(cls, request: Request) -> "_Slots":
+        slots = getattr(request.app.state, "estimate_slots", None)
+        if slots is None:
+            slots = request.app.state.estimate_slots = cls(MAX_ESTIMATES_AT_ONCE)
+        return slots
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[None]:
+        if self.taken >= self.limit:
+            raise NotReady("The server is busy with other size estimates; try again in a few seconds.",
+                           code="busy", headers={"Retry-After": str(ESTIMATE_RETRY_AFTER_S)})
+        self.taken += 1
+        try:
+            yield
+        finally:
+            self.taken -= 1
+
+
+class _ClientGone(Exception):
+    """The estimate was dropped before it started: nobody is waiting for its answer."""
+
+
+async def _until_disconnected(request: Request) -> None:
+    """Returns when the client closes its connection. The body has been read by now, so the
+    next message the server has for this request is its disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _run_while_connected(request: Request, state: AppState, job: Callable[[object], dict]) -> dict | None:
+    """Run job(engine) on the inference thread; None (and the job dropped, if it has not started)
+    when the client goes away first."""
+    gone = threading.Event()
+
+    def unless_gone(engine: object) -> dict:
+        if gone.is_set():
+            raise _ClientGone
+        return job(engine)
+
+    work = asyncio.ensure_future(state.runner.run(unless_gone, timeout_s=state.settings.inference_timeout_s))
+    watch = asyncio.ensure_future(_until_disconnected(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not work.done():
+            gone.set()  # left in the queue: it will not run
+            work.cancel()
+    if work.cancelled():
+        return None
+    try:
+        return work.result()
+    except _ClientGone:
+        return None
+
+
+async def estimate(request: Request) -> Response:
     owner = await require_owner(request)
     state = get_state(request)
     form = await read_form(request, file_limit=state.settings.max_upload_bytes, max_files=1)
@@ -78,30 +157,39 @@ async def estimate(request: Request) -> JSONResponse:
     if not state.runner.ready:
         raise NotReady("The models are still loading; try again in a few seconds.", headers={"Retry-After": "5"})
     profile = await load_profile(state, profile_id, owner) if profile_id is not None else None  # 404 first
+    if data is None and profile is None:
+        raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
+    with _Slots.of(request).take():
+        result = await _estimate(request, state, data, profile, height, options)
+    if result is None:  # the client is gone: nobody reads this answer
+        return Response(status_code=499)
+    if profile_id is not None:
+        await state.db.execute("set_profile_measurements", id=profile_id, owner=owner,
+                               measurements=json.dumps(result))
+    return JSONResponse(result)
+
+
+async def _estimate(request: Request, state: AppState, data: bytes | None, profile: dict | None,
+                    height: float, options: dict) -> dict | None:
     if data is not None:  # an upload: untrusted, cleaned like any other
         upload = (await clean_upload(state, data, "photo")).image
 
         def photo() -> Image.Image:
             return upload
-    elif profile is not None:  # the profile's photo was cleaned when it was stored
+    else:  # the profile's photo was cleaned when it was stored
+        assert profile is not None
         stored = await state.storage.read(profile["photo_key"])
 
         def photo() -> Image.Image:
             return images.open_stored(stored)
-    else:
-        raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
     # MediaPipe (and decoding) run on the inference thread: never on the event loop, never beside
     # a try-on; the wait includes a try-on that may be running, so the limit is the try-on's own
     try:
-        result = await state.runner.run(lambda engine: _estimate_on_inference_thread(engine, photo(), height, **options),
-                                        timeout_s=state.settings.inference_timeout_s)
+        return await _run_while_connected(
+            request, state, lambda engine: _estimate_on_inference_thread(engine, photo(), height, **options))
     except InferenceTimeout:
         raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",
                        headers={"Retry-After": "60"}) from None
-    if profile_id is not None:
-        await state.db.execute("set_profile_measurements", id=profile_id, owner=owner,
-                               measurements=json.dumps(result))
-    return JSONResponse(result)
 
 
 routes = [Route("/api/estimate-body", estimate, methods=["POST"])]
