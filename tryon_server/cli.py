@@ -15,6 +15,7 @@ from .app import WILDCARD_HOSTS, create_app
 from .config import parse_settings
 from .engines import resolve_choice
 from .exceptions import ConfigError
+from .http_server import uvicorn_config
 from .logs import configure_logging
 
 
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     log.info("starting on http://%s:%d (engine %s, data in %s)", settings.host, settings.port, settings.engine,
              settings.data_dir)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+    uvicorn.Server(uvicorn_config(app, settings)).run()
     return 0
 
 

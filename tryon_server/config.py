@@ -41,6 +41,15 @@ class Settings:
     # Origins allowed by CORS besides the server's own page and chrome-extension:// origins
     allowed_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    # trust X-Forwarded-For/-Proto from the addresses in uvicorn's FORWARDED_ALLOW_IPS (by
+    # default 127.0.0.1): only behind a real reverse proxy, else any local page picks its address
+    proxy_headers: bool = False
+    # connections and requests at once (0: no limit); past it the answer is 503
+    max_connections: int = 256
+    # a request's head must arrive within this of its first byte, and its body within the other
+    # once the head is in; then the connection is closed (slow-send clients hold nothing for long)
+    request_head_timeout_s: float = 10.0
+    request_body_timeout_s: float = 60.0
 
     @property
     def max_upload_bytes(self) -> int:
