@@ -53,11 +53,11 @@ def values(result: dict) -> dict[str, float]:
     return {k: v["value_cm"] for k, v in result["measurements"].items()}
 
 
-def band(name: str, stature: float) -> tuple[float, float]:
+def band(name: str, stature: float, group: str = "any") -> tuple[float, float]:
     """The survey's 1st-99th percentile band of a girth for people near this stature."""
     bands = body_model().spec["bands"]
     i = int(np.argmin([abs(s - stature) for s in bands["stature_cm"]]))
-    return tuple(bands[name][i])
+    return tuple(bands[group][name][i])
 
 
 def steps_apart(result: dict) -> int:

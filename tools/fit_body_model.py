@@ -7,8 +7,8 @@ Run by hand when the model changes, never at install: the survey tables (public 
 
 The model. Per sex, the logarithms of the body dimensions a front photo can give (stature,
 weight when the user gives it, bideltoid breadth, and the chest, waist and hip breadths) and of
-the three girths a size chart needs (chest, waist at the navel, buttock/hip) and of the shoulder
-(biacromial) breadth are taken as one
+the three girths a size chart needs (chest, waist at the navel, buttock/hip), of the shoulder
+(biacromial) breadth and of the inseam (crotch height) are taken as one
 multivariate normal: its mean and covariance are the whole fit. Predicting a girth is conditioning
 that normal on what was observed; with exact observations this is ordinary least squares on the
 observed variables, and a breadth read from a photo is observed with noise by adding the photo's
@@ -46,11 +46,13 @@ VARIABLES = {
     "waist": "waistcircumference",
     "hip": "buttockcircumference",
     "shoulder_width": "biacromialbreadth",
+    "inseam": "crotchheight",
 }
 SCALE = {name: 0.1 for name in VARIABLES}  # to cm (and kg for weight)
-# what the server predicts: the three girths of the size chart and the shoulder (biacromial)
-# breadth, which the photo cannot read directly (the deltoids and sleeves hide the acromions)
-TARGETS = ["chest", "waist", "hip", "shoulder_width"]
+# what the server predicts: the three girths of the size chart, the shoulder (biacromial)
+# breadth, which the photo cannot read directly (the deltoids and sleeves hide the acromions), and
+# the inseam (crotch height), which the photo reads only roughly (a trousers' crotch hangs lower)
+TARGETS = ["chest", "waist", "hip", "shoulder_width", "inseam"]
 GIRTHS = ["chest", "waist", "hip"]
 BREADTHS = ["bideltoid_breadth", "chest_breadth", "waist_breadth", "hip_breadth"]
 # the input sets whose cross-validated error is reported: what the user types, what the photo adds
@@ -162,17 +164,20 @@ def levels(table: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 
 def bands(tables: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
     """1st and 99th percentiles of each girth and breadth among people within 6 cm of a stature,
-    both sexes together, every 2 cm from 150 to 200 cm."""
-    stature = np.concatenate([t["stature"] for t in tables.values()]) * 0.1
+    every 2 cm from 150 to 200 cm: both sexes together ("any") and each sex alone."""
     out: dict[str, Any] = {"stature_cm": list(range(150, 201, 2)), "window_cm": 6}
-    for name in (*GIRTHS, "bideltoid_breadth", "shoulder_width"):
-        col = VARIABLES[name]
-        values = np.concatenate([t[col] for t in tables.values()]) * 0.1
-        rows = []
-        for s in out["stature_cm"]:
-            near = values[np.abs(stature - s) <= out["window_cm"]]
-            rows.append([round(float(np.percentile(near, 1)), 1), round(float(np.percentile(near, 99)), 1)])
-        out[name] = rows
+    groups = {"any": list(tables.values()), **{sex: [t] for sex, t in tables.items()}}
+    for group, members in groups.items():
+        stature = np.concatenate([t["stature"] for t in members]) * 0.1
+        out[group] = {}
+        for name in (*GIRTHS, "bideltoid_breadth", "shoulder_width", "inseam"):
+            values = np.concatenate([t[VARIABLES[name]] for t in members]) * 0.1
+            rows = []
+            for s in out["stature_cm"]:
+                near = values[np.abs(stature - s) <= out["window_cm"]]
+                rows.append([round(float(np.percentile(near, 1)), 1), round(float(np.percentile(near, 99)), 1)]
+                            if len(near) >= 50 else None)  # too few people of that height to say
+            out[group][name] = rows
     return out
 
 

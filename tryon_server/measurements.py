@@ -12,10 +12,11 @@
 3. The girths: a population model fitted on the ANSUR II survey (tools/fit_body_model.py,
    data/body_model.json) predicts chest, waist and hip girths and the shoulder breadth from the
    height, the breadths and, when given, sex and weight; a breadth no human of that height has
-   (a coat, an arm) is set aside and said so. Each value comes with a range: one standard
+   (a coat, an arm) is trusted less, and said so. Each value comes with a range: one standard
    deviation of the model's error plus the photo's.
-4. Lengths (torso, arm, inseam) from landmark distances, corrected for limbs pointing at the
-   camera with MediaPipe's metric 3D landmarks.
+4. The inseam: the photo's crotch height, as one more noisy observation for the model (a
+   trousers' crotch hangs lower than the body's). Torso and arm length from landmark distances,
+   corrected for limbs pointing at the camera with MediaPipe's metric 3D landmarks.
 5. Sizes for tops and bottoms from data/size_chart.json, or a sentence when the body is outside
    the chart.
 
@@ -48,9 +49,13 @@ NOT_FACING = "Face the camera for the photo, standing straight with your arms a 
 SEXES = ("female", "male")
 # Plausible adult ranges (cm) of the lengths, which the survey model does not predict: a value
 # outside is clamped and its confidence cut.
-LENGTHS = {"torso_length": (35.0, 75.0), "arm_length": (40.0, 85.0), "inseam": (55.0, 100.0)}
+LENGTHS = {"torso_length": (35.0, 75.0), "arm_length": (40.0, 85.0)}
 GIRTHS = ("chest", "waist", "hip")
-TARGETS = (*GIRTHS, "shoulder_width")
+TARGETS = (*GIRTHS, "shoulder_width", "inseam")
+# what the notes call each photo reading, and its words for too big and too small
+PARTS = {"bideltoid_breadth": ("shoulders", "wider", "narrower"), "chest_breadth": ("chest", "wider", "narrower"),
+         "waist_breadth": ("waist", "wider", "narrower"), "hip_breadth": ("hips", "wider", "narrower"),
+         "inseam": ("legs", "longer", "shorter")}
 
 # MediaPipe's shoulder landmark is the joint centre, under the acromion; its hip landmark sits a
 # little below the top of the femur's greater trochanter (the survey's trochanterion). Offsets as
@@ -68,12 +73,12 @@ SHOULDER_RATIO_SD = 0.015
 CLOTHING_CM = {"bideltoid_breadth": (1.0, 1.5), "chest_breadth": (1.5, 1.5), "waist_breadth": (2.0, 2.0),
                "hip_breadth": (2.0, 2.0)}
 SCREEN_Z = 2.0
-# Together, the breadths may still describe a body rarer than 1 in 100 of the survey at that height
-# (the chi-squared 99th percentile by number of observations): their noise is then widened until
+# Together, the readings may still describe a body rarer than 1 in 20 of the survey at that height
+# (the chi-squared 95th percentile by number of observations): their noise is then widened until
 # they do not, so the answer stays a human one and its range says how little the photo is trusted.
-# A single breadth further than SCREEN_Z standard deviations from what the rest predicts (a coat,
+# A single reading further than SCREEN_Z standard deviations from what the rest predicts (a coat,
 # a bag, an arm held against the body, a mask error) is widened the same way.
-CHI2_99 = {1: 6.63, 2: 9.21, 3: 11.34, 4: 13.28, 5: 15.09, 6: 16.81}
+CHI2_95 = {1: 3.84, 2: 5.99, 3: 7.81, 4: 9.49, 5: 11.07, 6: 12.59, 7: 14.07, 8: 15.51}
 TURNED_REFUSE_DEG = 40.0
 
 
@@ -342,8 +347,8 @@ def _turn_deg(analysis: PersonAnalysis) -> float:
 
 
 @dataclass(frozen=True)
-class Breadth:
-    """A breadth read from the photo (cm), its standard deviation, and what lowered it."""
+class Reading:
+    """A breadth or length read from the photo (cm), its standard deviation, and what lowered it."""
 
     value: float
     sd: float
@@ -371,7 +376,9 @@ class BodyReader:
     def __init__(self, analysis: PersonAnalysis, frame: Frame, image: np.ndarray | None = None) -> None:
         self.an = analysis
         self.image = image if image is not None and image.shape[:2] == analysis.person_mask.shape else None
-        self.mask = analysis.person_mask > 0.5
+        # a high threshold: the coarse mask often bridges the gap between an arm and the body with
+        # values just above one half
+        self.mask = analysis.person_mask > 0.8
         self.lm = analysis.landmarks.astype(np.float64)
         self.frame = frame
         self.s = frame.stature_px
@@ -426,48 +433,87 @@ class BodyReader:
     def torso_breadth(self, y: float) -> tuple[float, float, bool] | None:
         """(breadth px, sd px from arms, an arm lay against the side) of the torso at row y.
 
-        An arm hanging against the side merges with the torso in the (coarse) person mask: that
-        side's edge is then the arm's inner edge, looked for in the photo as the strongest colour
-        edge between the arm's centre line and the centre of the body; without the photo, or
-        without a clear edge, one arm half-width in from the arm's centre, less sure."""
+        An arm hanging against the side merges with the torso in the (coarse) person mask. Its
+        outer edge is then the run's edge, and its centre half an arm's width in (averaged with
+        the landmarks' arm line, which runs inside the deltoid near the shoulder); the torso's
+        edge is where the photo's colour turns from the arm's to the body's, or, with no such
+        turn (a white sleeve on a white shirt), one more half-width in, less sure. A side the
+        arm does not touch is sure, and being nearly symmetric about the centre line, the body
+        lends it to the other: each side is the average of its own reading and the other's
+        mirrored, weighted by how sure each is."""
         span = self.run(y, 0.3 * self.s)
         if span is None:
             return None
-        left, right = float(span[0]), float(span[1] + 1)
         cx = self.centre_x(y)
-        sd2, touched = 0.0, False
+        halves = [cx - span[0], span[1] + 1 - cx]  # centre line to the left and right edges
+        sds = [0.0, 0.0]
         for chain in _ARMS:
             ax = _arm_x_at(self.lm, chain, y)
-            if ax is None or not left <= ax <= right:
+            if ax is None or not span[0] <= ax <= span[1] + 1:
                 continue  # the arm hangs free of the body here (or is above or below this row)
             half = self.arm_half[chain]
-            inward = 1.0 if ax < cx else -1.0
-            edge, sure = self._edge(y, ax + inward * 0.6 * half, ax + inward * 1.6 * half)
+            side = 0 if ax < cx else 1
+            inward = 1.0 if side == 0 else -1.0
+            outer = cx - halves[side] * inward
+            if abs(ax - outer) > 3 * half:
+                continue  # an arm in front of the body: the outline there is the body's own
+            centre = 0.5 * (ax + outer + inward * half)
+            edge = self._colour_edge(y, centre, inward, half, cx)
+            sure = edge is not None
             if edge is None:
-                edge, sure = ax + inward * half, False
-            if ax < cx:
-                left = max(left, edge)
-            else:
-                right = min(right, edge)
-            sd2 += ((0.25 if sure else 0.5) * half) ** 2
-            touched = True
-        return max(right - left, 1.0), math.sqrt(sd2), touched
+                edge = centre + inward * half
+            halves[side] = min(halves[side], abs(cx - edge))
+            sds[side] = math.hypot(sds[side], (0.35 if sure else 0.6) * half)
+        touched = any(sd > 0 for sd in sds)
+        # the centre line and the body's own asymmetry: 4 % of a half-width, at least 2 px
+        base = [max(2.0, 0.04 * h) for h in halves]
+        var = [b**2 + sd**2 for b, sd in zip(base, sds)]
+        combined, combined_var = [], []
+        for i in (0, 1):
+            j = 1 - i
+            other_var = var[j] + (0.12 * halves[j]) ** 2  # mirrored: plus the asymmetry of a pose or a loose top
+            w = other_var / (var[i] + other_var)
+            combined.append(w * halves[i] + (1 - w) * halves[j])
+            combined_var.append(var[i] * other_var / (var[i] + other_var))
+        # the two combined sides share their information: their errors add, not in quadrature
+        sd = math.sqrt(combined_var[0]) + math.sqrt(combined_var[1])
+        return max(combined[0] + combined[1], 1.0), sd, touched
 
-    def _edge(self, y: float, x0: float, x1: float) -> tuple[float | None, bool]:
-        """The strongest colour edge on row y between x0 and x1 (either order), if clear."""
+    def _colour_edge(self, y: float, centre: float, inward: float, half: float, cx: float) -> float | None:
+        """Going from the arm's centre towards the body's, the first x where the photo's colour
+        stays closer to the body's (from two arm half-widths in to the centre line) than to the arm's
+        (sampled on its centre line); None without the photo or when the two colours are alike."""
         if self.image is None:
-            return None, False
+            return None
         w, h = self.an.size
-        lo, hi = int(max(1, min(x0, x1))), int(min(w - 2, max(x0, x1)))
-        yi = int(np.clip(round(y), 1, h - 2))
-        if hi - lo < 3:
-            return None, False
-        band = self.image[yi - 1:yi + 2, lo - 1:hi + 2].astype(np.float32).mean(0)  # 3 rows
-        grad = np.abs(band[2:] - band[:-2]).sum(-1)  # central difference, summed over RGB
-        i = int(np.argmax(grad))
-        if grad[i] < 30.0:  # no edge a person would see: arm and body the same colour
-            return None, False
-        return float(lo + i), True
+        yi = int(np.clip(round(y), 2, h - 3))
+        rows = self.image[yi - 2:yi + 3].astype(np.float32).mean(0)  # 5 rows
+        kernel = np.ones(5, np.float32) / 5  # a fabric's pattern averages out over a few pixels
+        row = np.stack([np.convolve(rows[:, c], kernel, mode="same") for c in range(3)], -1)
+
+        def sample(x0: float, x1: float) -> np.ndarray | None:
+            lo, hi = int(max(0, min(x0, x1))), int(min(w, max(x0, x1) + 1))
+            return np.median(row[lo:hi], 0) if hi - lo >= 2 else None
+
+        arm = sample(centre - 0.3 * half, centre + 0.3 * half)
+        body = sample(centre + inward * 2.0 * half, cx)  # the median over half the body: a logo is not the shirt
+        if arm is None or body is None or float(np.abs(arm - body).sum()) < 40.0:
+            return None
+        xs = np.arange(int(round(centre)), int(round(centre + inward * 2.0 * half)), int(inward))
+        xs = xs[(xs >= 0) & (xs < w)]
+        d_body = np.abs(row[xs] - body).sum(-1)
+        closer = d_body < np.abs(row[xs] - arm).sum(-1)
+        # a sliver of background between arm and body (merged by the coarse mask) is not body,
+        # unless the body has the background's colour (a white shirt on a white wall)
+        outside = ~self.mask[yi] & (np.abs(np.arange(w) - cx) < 0.35 * self.s)
+        if outside.sum() >= 5:
+            background = np.median(row[outside], 0)
+            if float(np.abs(background - body).sum()) >= 40.0:
+                closer &= d_body < np.abs(row[xs] - background).sum(-1)
+        for i in range(len(xs) - 2):
+            if closer[i:i + 3].all():
+                return float(xs[i])
+        return None
 
     def bideltoid(self) -> tuple[float, float] | None:
         """(breadth px, sd px): the widest row across the deltoids, just below the shoulder
@@ -489,7 +535,7 @@ class BodyReader:
 
 
 def read_breadths(analysis: PersonAnalysis, frame: Frame, cm: float, level_of: dict[str, float],
-                  image: np.ndarray | None = None) -> dict[str, Breadth]:
+                  image: np.ndarray | None = None) -> dict[str, Reading]:
     """The photo's bideltoid, chest, waist and hip breadths (cm) with their uncertainties, read
     at the survey's levels (`level_of`: fraction of the acromion-trochanterion span)."""
     reader = BodyReader(analysis, frame, image)
@@ -499,14 +545,14 @@ def read_breadths(analysis: PersonAnalysis, frame: Frame, cm: float, level_of: d
     turn = math.radians(min(_turn_deg(analysis), TURNED_REFUSE_DEG))
     edge_px = max(0.5 / cm, 1.5)  # a mask edge is good to about 1.5 px (or 5 mm)
 
-    def finish(name: str, px: float, arm_sd_px: float, note: str | None) -> Breadth:
+    def finish(name: str, px: float, arm_sd_px: float, note: str | None) -> Reading:
         bias, cloth_sd = CLOTHING_CM[name]
         value = px * cm - bias
         sd = math.sqrt((math.sqrt(2) * edge_px * cm) ** 2 + (arm_sd_px * cm) ** 2 + cloth_sd**2
                        + (frame.scale_sd * value) ** 2 + (0.5 * (1 - math.cos(turn)) * value) ** 2)
-        return Breadth(value, sd, note)
+        return Reading(value, sd, note)
 
-    out: dict[str, Breadth] = {}
+    out: dict[str, Reading] = {}
     deltoid = reader.bideltoid()
     if deltoid is not None:
         out["bideltoid_breadth"] = finish("bideltoid_breadth", deltoid[0], deltoid[1], None)
@@ -514,7 +560,7 @@ def read_breadths(analysis: PersonAnalysis, frame: Frame, cm: float, level_of: d
         y0 = acromion + level_of[name] * (trochanterion - acromion)
         # the median of the rows around the level (the 80th percentile around the hips, which the
         # survey measures at their widest): one row's mask or landmark error moves it little
-        rows = np.linspace(y0 - 0.02 * s, y0 + 0.02 * s, 9) if not widest else \
+        rows = np.linspace(y0 - 0.035 * s, y0 + 0.035 * s, 15) if not widest else \
             np.linspace(y0 - 0.03 * s, y0 + 0.03 * s, 13)
         found = [b for b in (reader.torso_breadth(float(y)) for y in rows) if b is not None]
         if not found:
@@ -570,8 +616,8 @@ def _crotch_y(analysis: PersonAnalysis) -> tuple[float, float]:
 
 
 def measure_lengths(analysis: PersonAnalysis, frame: Frame, cm: float) -> dict[str, tuple[float, float]]:
-    """Torso length (shoulder to hip joint), arm length (shoulder to wrist) and inseam (crotch to
-    floor), cm, each with a confidence."""
+    """Torso length (shoulder to hip joint) and arm length (shoulder to wrist), cm, each with a
+    confidence."""
     lm = analysis.landmarks
     m: dict[str, tuple[float, float]] = {}
     torso_chain = (P.LEFT_SHOULDER, P.LEFT_HIP)
@@ -586,9 +632,18 @@ def measure_lengths(analysis: PersonAnalysis, frame: Frame, cm: float) -> dict[s
     weights = np.array([max(a[1], 1e-3) for a in arms])
     m["arm_length"] = (float(np.dot(weights, [a[0] for a in arms]) / weights.sum()),
                        float(np.clip(max(a[1] for a in arms), 0.2, 0.9)))
-    crotch, c_crotch = _crotch_y(analysis)
-    m["inseam"] = ((frame.floor - crotch) * cm, c_crotch)
     return m
+
+
+def read_inseam(analysis: PersonAnalysis, frame: Frame, cm: float) -> Reading:
+    """The inseam (crotch to floor, cm) as the photo shows it: a trousers' crotch or a skirt's
+    hem is not the body's, so it is only an observation for the survey model, 5 % sure with a
+    gap between the legs, 12 % without."""
+    crotch, seen = _crotch_y(analysis)
+    value = max((frame.floor - crotch) * cm, 1.0)
+    rel = 0.05 if seen >= 0.8 else 0.12
+    note = None if seen >= 0.8 else "No gap shows between your legs: your inseam is mostly estimated from your height."
+    return Reading(value, value * math.hypot(rel, frame.scale_sd), note)
 
 
 # --- the estimate -------------------------------------------------------------------------------
@@ -636,15 +691,16 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
         given["weight"] = (float(weight_kg), 1.0)
     _, prior_sex = model.predict(given, sex=sex)
 
-    # 3. breadths, screened against what the rest of the body says
-    breadths = read_breadths(analysis, frame, cm, {g: model.level(g, prior_sex) for g in GIRTHS}, image)
+    # 3. the photo's readings (breadths, inseam), screened against what the rest of the body says
+    readings = read_breadths(analysis, frame, cm, {g: model.level(g, prior_sex) for g in GIRTHS}, image)
+    readings["inseam"] = read_inseam(analysis, frame, cm)
     observed = dict(given)
-    for name, b in breadths.items():
+    for name, b in readings.items():
         observed[name] = (max(b.value, 1.0), b.sd)
     # Both screens widen a doubtful breadth's noise just enough to make it believable, rather than
     # dropping it at a threshold: the answer then moves smoothly with the photo (a mirrored or
     # resized copy cannot jump from one side of a threshold to the other).
-    for name in list(breadths):
+    for name in list(readings):
         others = {k: v for k, v in observed.items() if k != name}
         pred = model.predict(others, targets=(name,), sex=sex)[0][name]
         value, sd = observed[name]
@@ -653,29 +709,30 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
         if abs(z) > SCREEN_Z:
             observed[name] = (value, value * math.sqrt(max((gap / SCREEN_Z) ** 2 - pred.sd_log**2, 0.0)))
             if abs(z) > SCREEN_Z + 0.5:  # said only when it matters
-                part = name.replace("_breadth", "").replace("bideltoid", "shoulders")
-                notes.append(f"Your {part} look{'' if part == 'shoulders' else 's'} "
-                             f"{'wider' if z > 0 else 'narrower'} in the photo than a body of your height is likely "
-                             f"to be (loose clothes, a bag or an arm?): {'they were' if part == 'shoulders' else 'it was'} "
-                             "mostly estimated from the rest of you.")
-        elif breadths[name].note:
-            notes.append(breadths[name].note)
-    limit = CHI2_99[len(observed)]
+                part, bigger, smaller = PARTS[name]
+                plural = part in ("shoulders", "hips", "legs")
+                notes.append(f"Your {part} look{'' if plural else 's'} {bigger if z > 0 else smaller} in the photo "
+                             f"than a body of your height is likely to have (loose clothes, a bag or an arm?): "
+                             f"{'they were' if plural else 'it was'} mostly estimated from the rest of you.")
+        elif readings[name].note:
+            notes.append(readings[name].note)
+    limit = CHI2_95[len(observed)]
     if model.distance(observed, sex) > limit:
-        lo, hi = 1.0, 30.0  # the factor on the breadths' noise that puts them on the 99th percentile
+        lo, hi = 1.0, 30.0  # the factor on the readings' noise that puts them on the 95th percentile
         for _ in range(30):
             mid = 0.5 * (lo + hi)
-            trial = {k: (v, sd * (mid if k in breadths else 1.0)) for k, (v, sd) in observed.items()}
+            trial = {k: (v, sd * (mid if k in readings else 1.0)) for k, (v, sd) in observed.items()}
             lo, hi = (mid, hi) if model.distance(trial, sex) > limit else (lo, mid)
-        observed = {k: (v, sd * (hi if k in breadths else 1.0)) for k, (v, sd) in observed.items()}
+        observed = {k: (v, sd * (hi if k in readings else 1.0)) for k, (v, sd) in observed.items()}
         if hi > 1.25:
             notes.append("Together your breadths in the photo are unusual for your height (loose or thick "
                          "clothes, or arms against your body?): they were trusted less and the ranges are wider.")
 
-    # 4. the girths and the shoulder breadth, with the confidence as the share of the best
-    #    precision the model can reach (exact survey breadths) that this photo reached
+    # 4. the girths, the shoulder breadth and the inseam, with the confidence as the share of the
+    #    best precision the model can reach (exact survey breadths) that this photo reached
     pred, weights = model.predict(observed, sex=sex)
-    best, _ = model.predict({**given, **{n: (max(b.value, 1.0), 1e-3) for n, b in breadths.items()}}, sex=sex)
+    exact = {n: (max(b.value, 1.0), 1e-3) for n, b in readings.items() if n != "inseam"}
+    best, _ = model.predict({**given, **exact}, sex=sex)
     measurements: dict[str, dict[str, float]] = {}
     for name in TARGETS:
         p = pred[name]
@@ -683,7 +740,7 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
         measurements[name] = {"value_cm": round(p.value, 1), "low_cm": round(p.low, 1), "high_cm": round(p.high, 1),
                               "confidence": round(confidence, 2)}
 
-    # 5. the lengths: within about 4 % plus the scale's own uncertainty
+    # 5. the other lengths: within about 4 % plus the scale's own uncertainty
     lm = analysis.landmarks
     used = [P.LEFT_SHOULDER, P.RIGHT_SHOULDER, P.LEFT_HIP, P.RIGHT_HIP, P.LEFT_KNEE, P.RIGHT_KNEE,
             P.LEFT_ANKLE, P.RIGHT_ANKLE, P.LEFT_ELBOW, P.RIGHT_ELBOW, P.LEFT_WRIST, P.RIGHT_WRIST]
