@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tryon_server.config import parse_settings
+import pytest
+
+from tryon_server.config import build_parser, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,11 +22,30 @@ def test_defaults_are_private_and_local():
 def test_environment_variables_set_flags_and_flags_win(monkeypatch):
     monkeypatch.setenv("TRYON_PORT", "8123")
     monkeypatch.setenv("TRYON_RETENTION_HOURS", "2.5")
-    monkeypatch.setenv("TRYON_ALLOW_LOOPBACK_DOWNLOADS", "true")
+    monkeypatch.setenv("TRYON_PROXY_HEADERS", "true")
     monkeypatch.setenv("TRYON_ALLOWED_HOSTS", "tryon.lan,box.local")
     s = parse_settings(["--retention-hours", "1"])
-    assert s.port == 8123 and s.retention_hours == 1.0 and s.allow_loopback_downloads is True
+    assert s.port == 8123 and s.retention_hours == 1.0 and s.proxy_headers is True
     assert s.allowed_hosts == ("tryon.lan", "box.local")
+
+
+def test_the_test_only_loopback_downloads_switch_is_no_flag_and_no_variable(monkeypatch, capsys):
+    monkeypatch.setenv("TRYON_ALLOW_LOOPBACK_DOWNLOADS", "true")
+    assert parse_settings([]).allow_loopback_downloads is False
+    with pytest.raises(SystemExit):
+        parse_settings(["--allow-loopback-downloads"])
+    assert "unrecognized arguments: --allow-loopback-downloads" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag_and_shows_defaults_as_typed():
+    text = build_parser().format_help()
+    flags = [a for a in build_parser()._actions if a.option_strings != ["-h", "--help"]]
+    assert len(flags) >= 20
+    # every flag has a sentence of its own before the "(default ...; env ...)" part
+    assert all(a.help and not a.help.startswith("(") and "(default " in a.help for a in flags), \
+        [a.option_strings for a in flags if not a.help or a.help.startswith("(")]
+    assert "(default data;" in text and "(default 24;" in text and "(default none;" in text
+    assert "PosixPath" not in text and "24.0" not in text and "()" not in text
 
 
 def test_diffusion_without_weights_refuses_to_start_naming_the_missing_folder(tmp_path):

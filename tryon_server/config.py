@@ -1,55 +1,67 @@
-"""Settings: one frozen object built from command-line flags, each also readable as TRYON_*."""
+"""Settings: one frozen object built from command-line flags, each also readable as TRYON_*.
+
+Each setting is declared once, with its help text; `--help` lists them all with their defaults
+as a person would type them. Settings made with `flag=False` exist for tests only and are no
+command-line flag and no environment variable.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, TypeVar
 
-# --engine: auto | classic | catvton | diffusion | package.module:factory (see engines/__init__.py)
+T = TypeVar("T")
+
+
+def setting(default: T, help: str, *, flag: bool = True) -> T:
+    """A Settings field with its --help text (`flag=False`: settable from code only)."""
+    return field(default=default, metadata={"help": help, "flag": flag})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the server can be told. Defaults are the private, local ones."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path("data")
-    models_dir: Path = Path("models")
-    engine: str = "auto"
-    retention_hours: float = 24.0
-    max_upload_mb: float = 10.0
-    # Pillow's decompression-bomb limit; above it an image is refused, not decoded
-    max_image_pixels: int = 40_000_000
-    queue_max: int = 100
-    max_attempts: int = 3
-    retry_base_s: float = 1.0
-    inference_timeout_s: float = 600.0
-    expiry_interval_s: float = 3600.0
-    signed_url_ttl_s: int = 3600
-    download_timeout_s: float = 15.0
-    # only tests turn this on: lets garment_url point at a loopback test server
-    allow_loopback_downloads: bool = False
-    # requests per minute per token and per client address (0 disables)
-    rate_limit_per_minute: int = 300
-    submit_limit_per_minute: int = 30
-    # extra Host names accepted besides the bound address, localhost and 127.0.0.1
-    allowed_hosts: tuple[str, ...] = ()
-    # Origins allowed by CORS besides the server's own page and chrome-extension:// origins
-    allowed_origins: tuple[str, ...] = ()
-    log_level: str = "info"
-    # trust X-Forwarded-For/-Proto from the addresses in uvicorn's FORWARDED_ALLOW_IPS (by
-    # default 127.0.0.1): only behind a real reverse proxy, else any local page picks its address
-    proxy_headers: bool = False
-    # connections and requests at once (0: no limit); past it the answer is 503
-    max_connections: int = 256
-    # a request's head must arrive within this of its first byte, and its body within the other
-    # once the head is in; then the connection is closed (slow-send clients hold nothing for long)
-    request_head_timeout_s: float = 10.0
-    request_body_timeout_s: float = 60.0
+    host: str = setting("127.0.0.1", "address to listen on; anything but loopback is logged as a loud warning")
+    port: int = setting(8000, "TCP port to listen on")
+    data_dir: Path = setting(Path("data"), "folder for the SQLite file, the images and the link-signing secret")
+    models_dir: Path = setting(Path("models"), "folder with the GPU engines' weights (see models/README.md)")
+    engine: str = setting("auto", "auto, classic, catvton, diffusion, or package.module:factory for your own engine")
+    retention_hours: float = setting(24.0, "try-on images and rows are deleted this long after they are made, "
+                                           "unless kept")
+    max_upload_mb: float = setting(10.0, "largest accepted image, per file, enforced while it streams in")
+    max_image_pixels: int = setting(40_000_000, "largest accepted image in pixels (decompression-bomb limit); "
+                                                "above it an image is refused, not decoded")
+    queue_max: int = setting(100, "try-ons waiting at most; beyond it new ones get 503 with Retry-After")
+    max_attempts: int = setting(3, "tries of one try-on after unexpected engine errors or crashes before it fails")
+    retry_base_s: float = setting(1.0, "first retry delay in seconds; it doubles with each attempt, with jitter")
+    inference_timeout_s: float = setting(600.0, "a try-on running longer fails with a message and the engine "
+                                                "is reloaded")
+    expiry_interval_s: float = setting(3600.0, "seconds between passes that delete expired try-ons and stray "
+                                               "files")
+    signed_url_ttl_s: int = setting(3600, "seconds an image link stays valid")
+    download_timeout_s: float = setting(15.0, "seconds allowed for fetching a garment_url")
+    allow_loopback_downloads: bool = setting(False, "lets garment_url point at a loopback test server", flag=False)
+    rate_limit_per_minute: int = setting(300, "requests per minute per token and per client address (0: no limit)")
+    submit_limit_per_minute: int = setting(30, "try-ons submitted per minute per token and per client address "
+                                               "(0: no limit)")
+    allowed_hosts: tuple[str, ...] = setting((), "extra Host names to accept besides the bound address, "
+                                                 "localhost and 127.0.0.1")
+    allowed_origins: tuple[str, ...] = setting((), "extra CORS origins besides the server's own page and "
+                                                   "chrome-extension:// origins")
+    log_level: str = setting("info", "debug, info, warning or error")
+    proxy_headers: bool = setting(False, "trust X-Forwarded-For/-Proto from the addresses in uvicorn's "
+                                         "FORWARDED_ALLOW_IPS (127.0.0.1 unless set); only behind a real reverse "
+                                         "proxy, else any local page picks its address")
+    max_connections: int = setting(256, "connections and requests at once (0: no limit); past it the answer is 503")
+    request_head_timeout_s: float = setting(10.0, "seconds a request's head may take to arrive from its first "
+                                                  "byte; then the connection is closed")
+    request_body_timeout_s: float = setting(60.0, "seconds a request's body may take to arrive once its head "
+                                                  "is in; then the connection is closed")
 
     @property
     def max_upload_bytes(self) -> int:
@@ -63,41 +75,55 @@ class Settings:
     def db_path(self) -> Path:
         return self.data_dir / "tryon.sqlite3"
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 
-def _env_name(flag: str) -> str:
-    return "TRYON_" + flag.upper()
+def _env_name(name: str) -> str:
+    return "TRYON_" + name.upper()
 
 
 def _parse_bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _as_typed(value: Any) -> str:
+    """A default as a person types it: data, not PosixPath('data'); 24, not 24.0; none for ()."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    return str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Local AI virtual try-on server. Every flag can also be set as TRYON_<FLAG> "
-        "(e.g. TRYON_PORT=8001).",
+        "(e.g. TRYON_PORT=8001); a flag wins over its variable.",
     )
     defaults = Settings()
     for f in fields(Settings):
+        if not f.metadata["flag"]:
+            continue
         default = getattr(defaults, f.name)
         env = os.environ.get(_env_name(f.name))
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"(env {_env_name(f.name)}, default {default!r})"
+        help_text = f"{f.metadata['help']} (default {_as_typed(default)}; env {_env_name(f.name)})"
         if isinstance(default, bool):
             value = _parse_bool(env) if env is not None else default
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=help_text)
         elif isinstance(default, tuple):
-            value = tuple(x for x in env.split(",") if x) if env is not None else default
-            parser.add_argument(flag, nargs="*", default=value, help=help_text + " (comma-separated in env)")
+            items = tuple(x for x in env.split(",") if x) if env is not None else default
+            parser.add_argument(flag, nargs="*", default=items, metavar="NAME",
+                                help=help_text.replace("; env", "; comma-separated in env"))
         else:
             kind = type(default)
-            value = kind(env) if env is not None else default
-            kwargs: dict[str, Any] = {"type": kind, "default": value, "help": help_text}
-            parser.add_argument(flag, **kwargs)
+            parser.add_argument(flag, type=kind, default=kind(env) if env is not None else default,
+                                metavar="DIR" if isinstance(default, Path) else None if kind is str else "N",
+                                help=help_text)
     return parser
 
 

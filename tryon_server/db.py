@@ -9,11 +9,17 @@ event loop: a lookup by key takes microseconds in SQLite, far less than the two 
 (and the GIL ping-pong between the loop and the aiosqlite thread) that every awaited aiosqlite
 call costs. In WAL mode a reader never waits for the writer, so this cannot stall the loop; in
 the rare case SQLite still says busy, the read falls back to the aiosqlite connection.
+
+Deleted means gone: the database files are the owner's only (0600), deleted rows are overwritten
+with zeros (secure_delete), and shortly after a deletion the WAL, which still holds the rows'
+earlier copies, is checkpointed into the database and truncated to nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
 import sqlite3
 from importlib import resources
@@ -41,6 +47,10 @@ MIGRATIONS: dict[int, str] = {int(k): v for k, v in _split_blocks(_read_sql("sch
 
 Row = dict[str, Any]
 log = logging.getLogger("tryon.db")
+# named queries that delete what a user asked to be deleted (or what expired) start with this
+_DELETING = "delete_"
+# a burst of deletions (all of a token's data, an expiry pass) is followed by one checkpoint
+SCRUB_DELAY_S = 0.2
 
 
 class Database:
@@ -50,6 +60,8 @@ class Database:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._scrub_timer: asyncio.TimerHandle | None = None
+        self._scrub_task: asyncio.Task[None] | None = None
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -57,11 +69,24 @@ class Database:
             raise RuntimeError("Database.connect() was not called")
         return self._conn
 
+    def _owner_only(self) -> None:
+        """The database file exists and only its owner may read it; SQLite creates the -wal and
+        -shm files with the database's own permissions (older ones are fixed here too)."""
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.chmod(f"{self.path}{suffix}", 0o600)
+            except FileNotFoundError:
+                pass
+
     async def connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._owner_only()
         conn = await aiosqlite.connect(self.path, isolation_level=None)  # autocommit; explicit BEGIN where needed
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA journal_mode = WAL")
+        # a deleted row's bytes are overwritten with zeros, not left in a free page
+        await conn.execute("PRAGMA secure_delete = ON")
         # NORMAL is durable across process crashes (kill -9) in WAL mode; only an OS crash or
         # power cut can lose the last transactions, and never corrupts the file.
         await conn.execute("PRAGMA synchronous = NORMAL")
@@ -81,6 +106,13 @@ class Database:
         return reader
 
     async def close(self) -> None:
+        if self._scrub_timer is not None:
+            self._scrub_timer.cancel()
+            self._scrub_timer = None
+        if self._scrub_task is not None:
+            await asyncio.gather(self._scrub_task, return_exceptions=True)
+        if self._conn is not None:
+            await self.scrub()  # a deletion just before shutdown leaves nothing in the WAL either
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -88,9 +120,40 @@ class Database:
             await self._conn.close()
             self._conn = None
 
+    async def scrub(self) -> bool:
+        """Checkpoint the WAL into the database and truncate it, so that no earlier copy of a
+        deleted row remains in it. False when it could not be done now (a transaction is open on
+        this connection, or a reader is in the way); it is tried again later then."""
+        if self._conn is None:
+            return False
+        if self._conn.in_transaction:
+            self._schedule_scrub()
+            return False
+        try:
+            busy, _frames, _done = await (await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("could not checkpoint the WAL after a deletion: %s", exc)
+            return False
+        if busy:
+            self._schedule_scrub()
+        return not busy
+
+    def _schedule_scrub(self) -> None:
+        if self._scrub_timer is None and self._conn is not None:
+            self._scrub_timer = asyncio.get_running_loop().call_later(SCRUB_DELAY_S, self._start_scrub)
+
+    def _start_scrub(self) -> None:
+        self._scrub_timer = None
+        self._scrub_task = asyncio.ensure_future(self.scrub())
+
+    def _after(self, query: str) -> None:
+        if query.startswith(_DELETING):
+            self._schedule_scrub()
+
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version now in force."""
-        (version,) = await (await self.conn.execute("PRAGMA user_version")).fetchone()
+        row = await (await self.conn.execute("PRAGMA user_version")).fetchone()
+        version = int(row[0]) if row is not None else 0
         for number in sorted(MIGRATIONS):
             if number <= version:
                 continue
@@ -104,7 +167,7 @@ class Database:
         """Run a named write; return the number of rows changed. (A write without RETURNING
         runs to completion inside `execute`, so it leaves no statement open.)"""
         cursor = await self.conn.execute(QUERIES[query], params)
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
     # Queries run execute + fetch in ONE call on the connection's thread. An UPDATE ... RETURNING
     # (the worker's claim) keeps its write transaction open until its statement finishes; left
@@ -112,14 +175,14 @@ class Database:
     # landed inside that transaction and was not yet committed (durable, visible to the poll's
     # reader) when its own await returned. tests/test_db_commits.py. One hop is also cheaper.
     async def fetch_one(self, query: str, /, **params: Any) -> Row | None:
-        rows = await self.conn.execute_fetchall(QUERIES[query], params)
+        rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
         return dict(rows[0]) if rows else None
 
     async def fetch_all(self, query: str, /, **params: Any) -> list[Row]:
         return [dict(r) for r in await self.conn.execute_fetchall(QUERIES[query], params)]
 
     async def fetch_value(self, query: str, /, **params: Any) -> Any:
-        rows = await self.conn.execute_fetchall(QUERIES[query], params)
+        rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
         return rows[0][0] if rows else None
 
     def _read(self, query: str, params: dict[str, Any]) -> sqlite3.Row | None:
@@ -128,7 +191,8 @@ class Database:
             raise sqlite3.OperationalError("reader closed")
         cursor = self._reader.execute(QUERIES[query], params)
         try:
-            return cursor.fetchone()
+            row: sqlite3.Row | None = cursor.fetchone()
+            return row
         finally:
             cursor.close()  # ends the statement's read snapshot at once, so checkpoints are never held up
 
