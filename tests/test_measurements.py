@@ -113,6 +113,41 @@ def test_measurements_are_stable_within_3_percent_when_the_photo_is_mirrored():
         assert flipped[name] == pytest.approx(base[name], rel=0.03), name
 
 
+def test_the_photo_and_its_mirror_image_read_together_give_one_answer_whichever_comes_first():
+    image, an = standing_person()
+    pixels = np.asarray(image)
+    flipped = mirrored(an)
+    one = estimate_body(an, 175, image=pixels, mirror=flipped)
+    other = estimate_body(flipped, 175, image=np.ascontiguousarray(pixels[:, ::-1]), mirror=an)
+    assert values(one) == values(other)
+    assert one["sizes"] == other["sizes"]
+
+
+def test_a_second_face_seen_in_only_one_orientation_does_not_refuse_the_photo():
+    # the face detector is not mirror-symmetric: a false second face in one view is not a crowd
+    image, an = standing_person()
+    crowd = dataclasses.replace(an, people_count=2)
+    result = estimate_body(crowd, 175, image=np.asarray(image), mirror=mirrored(an))
+    assert values(result) == pytest.approx(values(estimate_body(mirrored(an), 175, image=np.asarray(image)[:, ::-1].copy())))
+    with pytest.raises(InputRejected) as err:  # seen both ways: several people
+        estimate_body(crowd, 175, mirror=dataclasses.replace(mirrored(an), people_count=2))
+    assert err.value.code == "several_people"
+
+
+def test_two_views_refused_differently_get_the_same_refusal_in_either_order():
+    _, an = standing_person()
+    crowd = dataclasses.replace(an, people_count=2)
+    lm = an.landmarks.copy()
+    lm[[P.LEFT_KNEE, P.RIGHT_KNEE], 1] = lm[[P.LEFT_HIP, P.RIGHT_HIP], 1] + 40
+    seated = dataclasses.replace(mirrored(an), landmarks=mirrored(dataclasses.replace(an, landmarks=lm)).landmarks)
+    codes = set()
+    for first, second in ((crowd, seated), (seated, crowd)):
+        with pytest.raises(InputRejected) as err:
+            estimate_body(first, 175, mirror=second)
+        codes.add(err.value.code)
+    assert codes == {"several_people"}
+
+
 def test_lengths_scale_with_the_height_given_and_girths_follow_the_survey():
     _, an = standing_person()
     tall, short = estimate_body(an, 190), estimate_body(an, 152)

@@ -658,8 +658,60 @@ def _check_inputs(height_cm: float, sex: str | None, weight_kg: float | None) ->
         raise InputRejected("Give your weight in kilograms, between 30 and 250, or leave it out.", code="bad_weight")
 
 
+@dataclass
+class View:
+    """What one analysed photo (the photo, or its mirror image) reads of the body."""
+
+    frame: Frame
+    readings: dict[str, Reading]  # survey variables read off the photo (breadths, inseam)
+    lengths: dict[str, tuple[float, float]]  # torso and arm length: (cm, confidence)
+    turn_deg: float
+    pose_sure: float
+
+
+# refusals by precedence, so that two views refused differently give one answer whatever their order
+REFUSAL_ORDER = ("several_people", "not_full_body", "person_too_small", "sitting", "not_facing")
+
+
+def read_view(analysis: PersonAnalysis, image: np.ndarray | None, height: float,
+              level_of: dict[str, float]) -> View:
+    """Check one analysed photo (raising `InputRejected`) and read the body off it."""
+    frame = check_photo(analysis)
+    cm = height / frame.stature_px
+    readings = read_breadths(analysis, frame, cm, level_of, image)
+    readings["inseam"] = read_inseam(analysis, frame, cm)
+    lm = analysis.landmarks
+    used = [P.LEFT_SHOULDER, P.RIGHT_SHOULDER, P.LEFT_HIP, P.RIGHT_HIP, P.LEFT_KNEE, P.RIGHT_KNEE,
+            P.LEFT_ANKLE, P.RIGHT_ANKLE, P.LEFT_ELBOW, P.RIGHT_ELBOW, P.LEFT_WRIST, P.RIGHT_WRIST]
+    return View(frame, readings, measure_lengths(analysis, frame, cm), _turn_deg(analysis),
+                float(np.clip(np.mean(lm[used, 3]), 0.0, 1.0)))
+
+
+def combine_views(views: list[View]) -> View:
+    """The average of the views' readings: the photo and its mirror image disagree only through
+    the models' noise, so their mean is steadier than either, and the same for both."""
+    if len(views) == 1:
+        return views[0]
+    readings = {}
+    for name in views[0].readings:
+        seen = [v.readings[name] for v in views if name in v.readings]
+        if len(seen) < len(views):
+            continue  # read in one view only: not trusted
+        notes = sorted({r.note for r in seen if r.note})
+        readings[name] = Reading(float(np.mean([r.value for r in seen])), float(np.mean([r.sd for r in seen])),
+                                 notes[0] if notes else None)
+    lengths = {name: (float(np.mean([v.lengths[name][0] for v in views])),
+                      float(np.mean([v.lengths[name][1] for v in views]))) for name in views[0].lengths}
+    frames = [v.frame for v in views]
+    frame = Frame(float(np.mean([f.top for f in frames])), float(np.mean([f.floor for f in frames])),
+                  any(f.head_cut for f in frames), max(f.scale_sd for f in frames))
+    return View(frame, readings, lengths, float(np.mean([v.turn_deg for v in views])),
+                float(np.mean([v.pose_sure for v in views])))
+
+
 def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = None,
-                  weight_kg: float | None = None, image: np.ndarray | None = None) -> dict[str, Any]:
+                  weight_kg: float | None = None, image: np.ndarray | None = None,
+                  mirror: PersonAnalysis | None = None) -> dict[str, Any]:
     """Measurements (cm, each a value, a range and a confidence in [0, 1]) and sizes for a
     full-body photo.
 
@@ -670,30 +722,42 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
     "weight_kg": as given}. Raises `InputRejected` with what to fix when the photo cannot be
     measured (see `check_photo`) or an input is out of range. `image` (RGB, the analysed size)
     lets an arm lying against the body be told from it by colour; without it the arm's width is
-    assumed."""
-    # 1. check the inputs and the photo
+    assumed. `mirror`, the analysis of the same photo flipped left to right, is read too and
+    the two averaged: the answer is then the same for a photo and its mirror image, and steadier.
+    A view that is refused is left out; only when every view is refused is the photo."""
+    # 1. check the inputs; the survey levels for this body: the height (and weight) decide which
+    #    sex's levels apply
     _check_inputs(height_cm, sex, weight_kg)
     height = float(height_cm)
-    frame = check_photo(analysis)
-    cm = height / frame.stature_px
-    notes: list[str] = []
-    if frame.head_cut:
-        notes.append("Your head is cut off at the top of the photo: your height was placed from your shoulders, "
-                     "so every measurement is a little less sure.")
-    turn = _turn_deg(analysis)
-    if turn > 20:
-        notes.append("You are turned a little away from the camera: the breadths are less sure. Face the camera.")
-
-    # 2. the survey levels for this body: the height (and weight) decide which sex's levels apply
     model = body_model()
     given: dict[str, tuple[float, float]] = {"stature": (height, 0.5)}
     if weight_kg is not None:
         given["weight"] = (float(weight_kg), 1.0)
     _, prior_sex = model.predict(given, sex=sex)
+    level_of = {g: model.level(g, prior_sex) for g in GIRTHS}
+
+    # 2. check and read the photo (and its mirror image)
+    pairs = [(analysis, image)]
+    if mirror is not None:
+        pairs.append((mirror, None if image is None else np.ascontiguousarray(image[:, ::-1])))
+    views, refusals = [], []
+    for an, img in pairs:
+        try:
+            views.append(read_view(an, img, height, level_of))
+        except InputRejected as err:
+            refusals.append(err)
+    if not views:
+        raise min(refusals, key=lambda e: REFUSAL_ORDER.index(e.code) if e.code in REFUSAL_ORDER else len(REFUSAL_ORDER))
+    view = combine_views(views)
+    frame, readings = view.frame, view.readings
+    notes: list[str] = []
+    if frame.head_cut:
+        notes.append("Your head is cut off at the top of the photo: your height was placed from your shoulders, "
+                     "so every measurement is a little less sure.")
+    if view.turn_deg > 20:
+        notes.append("You are turned a little away from the camera: the breadths are less sure. Face the camera.")
 
     # 3. the photo's readings (breadths, inseam), screened against what the rest of the body says
-    readings = read_breadths(analysis, frame, cm, {g: model.level(g, prior_sex) for g in GIRTHS}, image)
-    readings["inseam"] = read_inseam(analysis, frame, cm)
     observed = dict(given)
     for name, b in readings.items():
         observed[name] = (max(b.value, 1.0), b.sd)
@@ -741,13 +805,9 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
                               "confidence": round(confidence, 2)}
 
     # 5. the other lengths: within about 4 % plus the scale's own uncertainty
-    lm = analysis.landmarks
-    used = [P.LEFT_SHOULDER, P.RIGHT_SHOULDER, P.LEFT_HIP, P.RIGHT_HIP, P.LEFT_KNEE, P.RIGHT_KNEE,
-            P.LEFT_ANKLE, P.RIGHT_ANKLE, P.LEFT_ELBOW, P.RIGHT_ELBOW, P.LEFT_WRIST, P.RIGHT_WRIST]
-    pose_sure = float(np.clip(np.mean(lm[used, 3]), 0.0, 1.0))
     resolution = float(np.clip((frame.stature_px - 250) / 550, 0.3, 1.0))
     rel = math.hypot(0.04, frame.scale_sd)
-    for name, (value, conf) in measure_lengths(analysis, frame, cm).items():
+    for name, (value, conf) in view.lengths.items():
         lo, hi = LENGTHS[name]
         if not (math.isfinite(value) and math.isfinite(conf)):
             value, conf = (lo + hi) / 2, 0.0  # NaN is not JSON: it would break every later answer
@@ -756,7 +816,7 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
             value = float(np.clip(value, lo, hi))
         measurements[name] = {"value_cm": round(value, 1), "low_cm": round(value * (1 - rel), 1),
                               "high_cm": round(value * (1 + rel), 1),
-                              "confidence": round(float(np.clip(conf * resolution * (0.5 + 0.5 * pose_sure), 0, 1)), 2)}
+                              "confidence": round(float(np.clip(conf * resolution * (0.5 + 0.5 * view.pose_sure), 0, 1)), 2)}
 
     # 6. sizes from the girths and their ranges
     girths = {g: pred[g].value for g in GIRTHS}

@@ -73,9 +73,13 @@ def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm:
 
     rgb = image.convert("RGB")
     rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
-    analysis = _analyzer_for(engine).analyze(np.asarray(rgb), key=None)
+    pixels = np.asarray(rgb)
+    analyzer = _analyzer_for(engine)
+    # the photo and its mirror image, averaged: the same answer for both, steadier than either
+    analysis = analyzer.analyze(pixels, key=None)
+    mirror = analyzer.analyze(np.ascontiguousarray(pixels[:, ::-1]), key=None)
     # the photo itself too: an arm lying against the body is told from it by colour
-    return estimate_body(analysis, height_cm, image=np.asarray(rgb), **options)
+    return estimate_body(analysis, height_cm, image=pixels, mirror=mirror, **options)
 
 
 class _Slots:
