@@ -167,6 +167,7 @@ class Database:
         """Run a named write; return the number of rows changed. (A write without RETURNING
         runs to completion inside `execute`, so it leaves no statement open.)"""
         cursor = await self.conn.execute(QUERIES[query], params)
+        self._after(query)
         return int(cursor.rowcount)
 
     # Queries run execute + fetch in ONE call on the connection's thread. An UPDATE ... RETURNING
@@ -176,10 +177,13 @@ class Database:
     # reader) when its own await returned. tests/test_db_commits.py. One hop is also cheaper.
     async def fetch_one(self, query: str, /, **params: Any) -> Row | None:
         rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
+        self._after(query)
         return dict(rows[0]) if rows else None
 
     async def fetch_all(self, query: str, /, **params: Any) -> list[Row]:
-        return [dict(r) for r in await self.conn.execute_fetchall(QUERIES[query], params)]
+        rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
+        self._after(query)
+        return [dict(r) for r in rows]
 
     async def fetch_value(self, query: str, /, **params: Any) -> Any:
         rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
