@@ -33,8 +33,13 @@ from tryon_server.engines.base import TryOnJob
 from tryon_server.engines.catvton import LICENCE, CatVTONEngine, missing_weights_reason
 from tryon_server.engines.catvton.compose import crop_box, fit_on_white, paste_back
 from tryon_server.engines.catvton.loading import (
-    ATTENTION_KEYS, CHECKPOINT_STRIDE, SkipCrossAttention, checkpoint_layout, load_attention_weights,
-    map_checkpoint, self_attention_modules,
+    ATTENTION_KEYS,
+    CHECKPOINT_STRIDE,
+    SkipCrossAttention,
+    checkpoint_layout,
+    load_attention_weights,
+    map_checkpoint,
+    self_attention_modules,
 )
 from tryon_server.engines.catvton.options import FAST_STEPS, parse_options
 from tryon_server.engines.catvton.pipeline import TryOnRequest, working_size

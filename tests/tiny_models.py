@@ -1,4 +1,4 @@
-"""Tiny random-weight stand-ins for every model the diffusion engine loads from `models/`.
+"""Tiny random-weight stand-ins for every model the GPU engines (diffusion, catvton) load from `models/`.
 
 There is no model hub here, so tests build each component from a small config, `save_pretrained`
 it into a temporary models folder laid out exactly as models/README.md asks, and let the engine

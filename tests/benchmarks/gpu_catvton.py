@@ -95,8 +95,8 @@ def build_models(configs: dict[str, dict[str, Any]], device: str, dtype: Any) ->
     import diffusers
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-
     from tiny_models import SD15_INPAINTING_SCHEDULER
+
     from tryon_server.engines.catvton.loading import LoadedCatVTON, prepare_models
 
     diffusers.utils.logging.set_verbosity_error()

@@ -2,8 +2,9 @@
 
 `classic` needs nothing but the models inside MediaPipe; `catvton` (a trained try-on model) and
 `diffusion` (SDXL inpainting) need weights in models/ and are worth it only on a GPU. `auto`
-takes catvton, then diffusion, when one can run well, else classic, and says why in one line. A third-party engine can be named as "package.module:factory" (a callable taking the
-Settings and returning an Engine).
+takes catvton, then diffusion, when one can run well, else classic, and says why in one line.
+A third-party engine can be named as "package.module:factory" (a callable taking the Settings
+and returning an Engine).
 """
 
 from __future__ import annotations

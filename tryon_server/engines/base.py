@@ -51,7 +51,7 @@ class Engine(Protocol):
     sentence: /api/health and the page footer show it (not part of the protocol, so engines
     without one still match it)."""
 
-    name: str  # "classic" or "diffusion"
+    name: str  # "classic", "catvton" or "diffusion"
     device: str  # "cpu", "cuda", ...
 
     def load(self) -> None:

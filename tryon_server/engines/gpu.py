@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..exceptions import Cancelled, InputRejected
 
