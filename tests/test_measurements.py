@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.bodies import standing_person
+from tests.conftest import image_bytes, new_token
 from tryon_server.api.body import parse_body_options
 from tryon_server.exceptions import InputRejected, ValidationFailed
 from tryon_server.measurements import (GIRTHS, LENGTHS, TARGETS, body_model, estimate_body, pick_sizes, size_chart,
@@ -283,6 +284,22 @@ def test_the_endpoint_refuses_bad_optional_inputs_with_a_sentence(sex, weight, c
         parse_body_options(sex, weight)
     assert err.value.code == code and err.value.message.endswith(".")
     assert parse_body_options("Female", "61.5") == {"sex": "female", "weight_kg": 61.5}
+
+
+def test_the_endpoint_over_http_checks_sex_and_weight_and_refuses_a_photo_and_its_mirror_alike(server_factory):
+    live = server_factory()  # the real app with the real classic engine's MediaPipe models
+    photo = Image.open(FIXTURES / "grace_hopper.jpg").convert("RGB")
+    with live.client(new_token(live)) as c:
+        for data, code in (({"height_cm": "170", "sex": "x"}, "bad_sex"), ({"height_cm": "170", "weight_kg": "9"}, "bad_weight")):
+            r = c.post("/api/estimate-body", data=data, files={"photo": ("g.jpg", image_bytes(photo, "JPEG"), "image/jpeg")})
+            assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
+            assert r.json()["error"]["message"].endswith(".")
+        answers = []
+        for picture in (photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)):
+            r = c.post("/api/estimate-body", data={"height_cm": "170", "sex": "female", "weight_kg": "60"},
+                       files={"photo": ("g.jpg", image_bytes(picture, "JPEG"), "image/jpeg")})
+            answers.append((r.status_code, r.json()["error"]["code"]))
+    assert answers == [(422, "not_full_body")] * 2
 
 
 # --- the survey model -------------------------------------------------------------------------

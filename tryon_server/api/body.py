@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from .. import images
 from ..auth import require_owner
-from ..exceptions import InferenceTimeout, NotReady, ValidationFailed
+from ..exceptions import InferenceTimeout, InputRejected, NotReady, ValidationFailed
 from ..state import AppState, get_state
 from ..uploads import read_file_field, read_form, text_field
 from .profiles import clean_upload, load_profile, parse_height
@@ -73,12 +73,19 @@ def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm:
 
     rgb = image.convert("RGB")
     rgb.thumbnail((ANALYSIS_LONG_SIDE, ANALYSIS_LONG_SIDE))  # measurements do not depend on resolution
-    pixels = np.asarray(rgb)
     analyzer = _analyzer_for(engine)
-    # the photo and its mirror image, averaged: the same answer for both, steadier than either
-    analysis = analyzer.analyze(pixels, key=None)
-    mirror = analyzer.analyze(np.ascontiguousarray(pixels[:, ::-1]), key=None)
-    # the photo itself too: an arm lying against the body is told from it by colour
+    # the photo and its mirror image, averaged: the same answer for both, steadier than either;
+    # a view where no person is found is left out, so the order of the two never matters
+    views, refusal = [], None
+    for pixels in (np.asarray(rgb), np.ascontiguousarray(np.asarray(rgb)[:, ::-1])):
+        try:
+            views.append((analyzer.analyze(pixels, key=None), pixels))
+        except InputRejected as err:
+            refusal = err
+    if not views:
+        raise refusal
+    (analysis, pixels), mirror = views[0], (views[1][0] if len(views) > 1 else None)
+    # the pixels too: an arm lying against the body is told from it by colour
     return estimate_body(analysis, height_cm, image=pixels, mirror=mirror, **options)
 
 
