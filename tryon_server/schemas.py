@@ -16,11 +16,11 @@ class EngineOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     output_size: int = Field(1024, ge=128, le=2048, description="Long side of the result in pixels.")
-    steps: int | None = Field(None, ge=1, le=100, description="Diffusion steps (diffusion engine).")
-    guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (diffusion).")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed for a reproducible result (diffusion).")
-    strength: float | None = Field(None, gt=0, le=1, description="How much the masked area is repainted (diffusion).")
-    fast: bool = Field(False, description="Fewer steps, quicker result (diffusion).")
+    steps: int | None = Field(None, ge=1, le=100, description="Denoising steps (GPU engines).")
+    guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (GPU engines).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed for a reproducible result (GPU engines).")
+    strength: float | None = Field(None, gt=0, le=1, description="How much the masked area is repainted (diffusion engine; catvton always repaints it fully).")
+    fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
 
 
 class SessionCreateJson(BaseModel):
