@@ -19,7 +19,8 @@ class EngineOptions(BaseModel):
     steps: int | None = Field(None, ge=1, le=100, description="Denoising steps (GPU engines).")
     guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (GPU engines).")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed for a reproducible result (GPU engines).")
-    strength: float | None = Field(None, gt=0, le=1, description="How much the masked area is repainted (diffusion engine; catvton always repaints it fully).")
+    strength: float | None = Field(None, gt=0, le=1,
+                                   description="How much the masked area is repainted (diffusion; catvton: always all).")
     fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
 
 
