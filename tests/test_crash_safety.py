@@ -36,6 +36,7 @@ from tests.garments import draw_top
 from tests.server_process import ServerProcess
 
 STORAGE_FOLDERS = ("inputs", "results")
+RESTART_TIMEOUT_S = 120
 
 
 def small_inputs() -> tuple[bytes, bytes]:
@@ -66,6 +67,7 @@ class SoakReport:
     orphans_after_sweep: list[str] = field(default_factory=list)
     integrity: str = ""
     database_locked: int = 0  # "database is locked" lines in the server's log
+    slowest_restart_s: float = 0.0  # from the kill to /api/health answering 200
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -75,7 +77,7 @@ class SoakReport:
                 f"{self.recovered_processing} caught mid-inference, "
                 f"{self.polls} polls ({self.poll_5xx} 5xx), {self.orphans_before_sweep} orphan files "
                 f"swept, {len(self.missing_files)} missing files, integrity {self.integrity!r}, "
-                f"{self.seconds:.0f} s")
+                f"slowest restart {self.slowest_restart_s:.1f} s, {self.seconds:.0f} s")
 
 
 @dataclass(frozen=True)
@@ -223,22 +225,26 @@ def run_crash_soak(workdir: Path, *, kills: int, seed: int = 1, engine_delay_s: 
     server = ServerProcess(data, "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0",
                            "--queue-max", "100000", "--retry-base-s", "0.05",
                            env={"TRYON_TEST_ENGINE_DELAY": str(engine_delay_s)}, log_path=workdir / "server.log")
-    server.start()
-    token = httpx.post(server.url + "/api/tokens").json()["token"]
-    load = _Load(server.url, token, report, seed, submitters, pollers, submit_pause_s)
-    load.start()
-    try:
-        for _ in range(kills):
-            time.sleep(rng.uniform(0.05, max_gap_s))  # a random moment: mid-upload, mid-inference, mid-write
-            server.kill()
-            report.kills += 1
-            time.sleep(rng.uniform(0.0, 0.2))
-            server.start()
-            report.restarts += 1
-        time.sleep(0.5)
-    finally:
-        load.finish()
-    try:
+    try:  # whatever fails, no server is left running
+        server.start()
+        token = httpx.post(server.url + "/api/tokens").json()["token"]
+        load = _Load(server.url, token, report, seed, submitters, pollers, submit_pause_s)
+        load.start()
+        try:
+            for _ in range(kills):
+                time.sleep(rng.uniform(0.05, max_gap_s))  # a random moment: mid-upload, mid-inference, mid-write
+                server.kill()
+                killed = time.monotonic()
+                report.kills += 1
+                time.sleep(rng.uniform(0.0, 0.2))
+                # a restart takes about a second; the generous limit is for a machine busy with other work
+                server.start(timeout=RESTART_TIMEOUT_S)
+                report.slowest_restart_s = max(report.slowest_restart_s, time.monotonic() - killed)
+                report.restarts += 1
+            time.sleep(0.5)
+        finally:
+            load.finish()
+
         # the backlog drains at the engine's pace: allow for it
         final = _wait_all_terminal(server.url, token, report.accepted,
                                    timeout=60 + len(report.accepted) * (engine_delay_s + 0.1))
@@ -274,7 +280,7 @@ def run_crash_soak(workdir: Path, *, kills: int, seed: int = 1, engine_delay_s: 
         leftovers = [p.name for folder in STORAGE_FOLDERS for p in (data / "images" / folder).glob("*.part")]
         with sqlite3.connect(data / "tryon.sqlite3") as db:  # at rest: every session is terminal
             referenced = _referenced_keys(db)
-        server.start()
+        server.start(timeout=RESTART_TIMEOUT_S)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (_storage_keys(data) - referenced or leftovers):
             time.sleep(0.1)
