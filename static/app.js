@@ -102,14 +102,27 @@ async function loadProfiles() {
   else renderProfiles();
 }
 
+// A size with the neighbour its range reaches ("M or L"), or the chart's sentence when the body is
+// outside it; the girths as ranges, never as false precision.
+function sizeText(entry) {
+  if (!entry) return null;
+  if (!entry.size) return entry.message ? "outside the size chart" : null;
+  return entry.also ? `${entry.size} or ${entry.also}` : entry.size;
+}
+
 function sizeLine(measurements) {
-  if (!measurements || !measurements.size) return null;
+  const sizes = measurements?.sizes || {};
+  const top = sizeText(sizes.top);
+  if (!top) return null;
   const parts = [];
-  const sizes = measurements.sizes || {};
-  if (sizes.top?.size) parts.push(`top ${sizes.top.size}`);
-  if (sizes.bottom?.size) parts.push(`bottom ${sizes.bottom.size}`);
-  return h("span", { class: "profile-size", title: parts.length ? `Suggested sizes: ${parts.join(", ")}` : null },
-    `Your size: ${measurements.size}`);
+  if (sizes.bottom) parts.push(`bottom ${sizeText(sizes.bottom)}`);
+  for (const name of ["chest", "waist", "hip"]) {
+    const m = measurements.measurements?.[name];
+    if (m?.low_cm != null) parts.push(`${name} ${Math.round(m.low_cm)}–${Math.round(m.high_cm)} cm`);
+  }
+  const notes = [sizes.top?.message, sizes.bottom?.message, ...(measurements.notes || [])].filter(Boolean);
+  return h("span", { class: "profile-size", title: notes.join("\n") || null },
+    `Your size: ${top}`, parts.length ? h("span", { class: "muted" }, ` (${parts.join(", ")})`) : null);
 }
 
 function renderProfiles() {

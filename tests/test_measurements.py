@@ -302,6 +302,40 @@ def test_the_endpoint_over_http_checks_sex_and_weight_and_refuses_a_photo_and_it
     assert answers == [(422, "not_full_body")] * 2
 
 
+@pytest.mark.browser
+def test_the_page_shows_the_size_with_its_neighbour_and_the_girths_as_ranges(server_factory):
+    from functools import partial
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS, artifact, require_chromium
+    from tests.doubles import InstantEngine
+    from tryon_server.auth import hash_token
+
+    image, an = standing_person()
+    result = estimate_body(an, 175, image=np.asarray(image))
+    result["sizes"]["top"]["also"] = "L" if result["size"] != "L" else "XL"  # a range across a boundary
+    live = server_factory(InstantEngine)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(live.url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        token = page.evaluate("localStorage.getItem('tryon.token')")
+        with live.client(token) as c:
+            profile = c.post("/api/profiles", data={"name": "Drawn", "height_cm": "175"},
+                             files={"photo": ("p.png", image_bytes(image), "image/png")}).json()
+        live.call(partial(live.state.db.execute, "set_profile_measurements", id=profile["profile_id"],
+                          owner=hash_token(token), measurements=json.dumps(result)))
+        page.reload()
+        card = page.locator(".profile", has_text="Drawn")
+        expect(card).to_contain_text(f"Your size: {result['size']} or {result['sizes']['top']['also']}")
+        chest = result["measurements"]["chest"]
+        expect(card).to_contain_text(f"chest {round(chest['low_cm'])}–{round(chest['high_cm'])} cm")
+        card.screenshot(path=artifact("page-size-ranges.png"))
+        browser.close()
+
+
 # --- the survey model -------------------------------------------------------------------------
 
 

@@ -38,9 +38,12 @@ function errorFromMessage(error) {
 
 // ---- profile ------------------------------------------------------------------------------------
 
+// The top size and the neighbour its range reaches ("M or L"): a measurement from one photo is a range.
 function sizeOf(profile) {
   const m = profile?.measurements;
-  return m?.size || m?.sizes?.top?.size || null;
+  const top = m?.sizes?.top;
+  const size = m?.size || top?.size || null;
+  return size && top?.also ? `${size} or ${top.also}` : size;
 }
 
 async function renderProfiles(config) {
