@@ -30,6 +30,8 @@ EXTENSION_ORIGIN = "chrome-extension://" + "abcdefghijklmnop" * 2
     "evil.example", "evil.example:{port}", "127.0.0.1.nip.io:{port}", "localhost.evil.example:{port}",
     "attacker.localtest.me", "192.168.1.20:{port}", "127.0.0.2:{port}", "[::2]:{port}", "0.0.0.0:{port}",
     "localhost:{port}:{port}", "", "127.0.0.1 evil.example",
+    # read only up to where they looked right, these once passed
+    "[::1]evil", "[::1]evil.example:{port}", "[::1]:{port}evil", "localhost:evil", "127.0.0.1:{port}x",
 ])
 def test_requests_addressed_to_another_host_name_are_refused_403(server_factory, host):
     live = server_factory(InstantEngine)

@@ -12,6 +12,13 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 session_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("session_id", default=None)
 
 
+# JSON escapes control characters below U+0020 but not these, which other readers take for line
+# ends (U+0085, U+2028, U+2029: Python's splitlines, JavaScript) or which reorder text on a
+# terminal (C1 controls, bidi overrides): a request path could forge a log line with them.
+_ESCAPE_BEYOND_JSON = {c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                                    *range(0x2066, 0x206A)]}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -29,7 +36,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(extra)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(entry, ensure_ascii=False, default=str).translate(_ESCAPE_BEYOND_JSON)
 
 
 def configure_logging(level: str = "info") -> None:

@@ -112,13 +112,17 @@ def _raw_header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+_HOST_RE = re.compile(r"^(?:\[([0-9a-f:.]+)\]|([^:\[\]]*))(?::[0-9]{1,5})?$")
+
+
 def _host_name(host_header: str) -> str:
-    host = host_header.strip().lower()
-    if host.startswith("["):  # [::1]:8000
-        return host[1:].split("]", 1)[0]
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
+    """The name in a Host header ("localhost:8000" → "localhost", "[::1]:8000" → "::1"), or ""
+    when the header is not a name with an optional numeric port: "[::1]evil" and "localhost:x"
+    are refused rather than read up to where they look right."""
+    found = _HOST_RE.match(host_header.strip().lower())
+    if found is None:
+        return ""
+    return found.group(1) or found.group(2) or ""
 
 
 class HostGuardMiddleware:
