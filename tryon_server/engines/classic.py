@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image
 
 from ..config import Settings
-from ..vision.blend import blend_garment, restore_face
+from ..vision.compose import compose
 from ..vision.garment import GarmentCutout, cut_out
-from ..vision.person import PersonAnalyzer, require_landmarks
-from ..vision.regions import garment_region_mask, hip_line_below
-from ..vision.warp import fill_underarm_gaps, warp_garment
+from ..vision.parsing import PersonParse, parse_person
+from ..vision.person import PersonAnalysis, PersonAnalyzer, require_landmarks
+from ..vision.warp import warp_garment
 from .base import ProgressCallback, TryOnJob
 
 log = logging.getLogger("tryon.engines.classic")
@@ -49,6 +49,7 @@ class ClassicEngine:
         self.analyzer = PersonAnalyzer(cache_size=cache_size)
         self._garments: OrderedDict[tuple[str, str], GarmentCutout] = OrderedDict()
         self._garment_cache_size = cache_size
+        self._parses: OrderedDict[tuple[str, str], PersonParse] = OrderedDict()
 
     def load(self) -> None:
         self.analyzer.load()
@@ -66,6 +67,20 @@ class ClassicEngine:
             self._garments.popitem(last=False)
         return cut
 
+    def _parse(self, person: np.ndarray, analysis: PersonAnalysis, key: str) -> PersonParse:
+        h, w = person.shape[:2]
+        cache_key = (key, f"{w}x{h}")
+        hit = self._parses.get(cache_key) if key else None
+        if hit is not None:
+            self._parses.move_to_end(cache_key)
+            return hit
+        parse = parse_person(person, analysis)
+        if key:
+            self._parses[cache_key] = parse
+            while len(self._parses) > self._garment_cache_size:
+                self._parses.popitem(last=False)
+        return parse
+
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
         timings: dict[str, float] = {}
         t = time.perf_counter()
@@ -79,35 +94,26 @@ class ClassicEngine:
         timings["pose"] = time.perf_counter() - t
         job.check_cancelled()
 
-        # 2. parsing: the garment cut out of its photo, the body region it may cover
+        # 2. parsing: what each pixel of the person is, and what the new garment replaces
         progress("parsing", 0.35)
         t = time.perf_counter()
+        parse = self._parse(person, analysis, job.person_key)
         cut = self._cutout(job.garment, job.category)
-        # skirts and dresses hang free below the hips: not cut to the legs' outline there
-        free = job.category == "dress" or (job.category == "lower" and "crotch" not in cut.keypoints)
-        region = garment_region_mask(analysis, job.category, margin=0.08, free_below_hips=free)
-        support = analysis.person_mask
-        if free:
-            support = np.maximum(support, hip_line_below(analysis).astype(np.float32))
         timings["parsing"] = time.perf_counter() - t
         job.check_cancelled()
 
-        # 3. warp: garment key points onto body key points
+        # 3. warp: the garment's parts onto the body's parts
         progress("warp", 0.55)
         t = time.perf_counter()
         warped = warp_garment(cut, analysis, job.category)
-        if job.category in ("upper", "dress"):
-            warped = fill_underarm_gaps(warped, analysis, region)
         timings["warp"] = time.perf_counter() - t
         job.check_cancelled()
 
-        # 5. blend: shading, light, protected parts in front, face restored exactly
+        # 4. compose: the old garment taken off (skin or background), the new one laid on,
+        # lit like the photo, behind what stays in front
         progress("blend", 0.8)
         t = time.perf_counter()
-        protect = analysis.face_mask | analysis.hair_mask | analysis.hands_mask
-        out = blend_garment(person, warped, support, region, protect, cut.background,
-                            scale=analysis.shoulder_width)
-        out = restore_face(out, person, analysis.face_mask)
+        out = compose(person, analysis, parse, cut, warped, job.category)
         timings["blend"] = time.perf_counter() - t
         progress("blend", 1.0)
         log.debug("classic try-on %s", {k: round(v, 3) for k, v in timings.items()})

@@ -133,8 +133,13 @@ def blend_garment(
     protect: np.ndarray,
     garment_background: np.ndarray,
     scale: float,
+    base: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The whole stage 5: light-matched, shaded garment over the body, behind `protect`."""
+    """The whole stage 5: light-matched, shaded garment over the body, behind `protect`.
+
+    Light and folds are read from `person_rgb`; the garment is laid onto `base` (the photo with
+    the old garment already taken off, `compose.remove_garment`), or onto the photo itself."""
+    canvas = person_rgb if base is None else base
     h, w = person_rgb.shape[:2]
     edge = max(0.8, 0.0025 * max(h, w))  # ~2.5 px at 1024: soft, not blurry
     region_soft = feather(region, edge * 2)
@@ -145,14 +150,14 @@ def blend_garment(
     alpha = feather(alpha, edge * 0.6)
     ys, xs = np.nonzero(alpha > 0.004)
     if len(ys) == 0:
-        return person_rgb.copy()
+        return canvas.copy()
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     gains = light_gains(person_rgb, garment_background)
     shade = shading_map(person_rgb, (warped.alpha > 0.5) & region, scale)
-    out = person_rgb.copy()
+    out = canvas.copy()
     sub = (slice(y0, y1), slice(x0, x1))
     garment = warped.rgb[sub] * gains[None, None, :] * shade[sub][:, :, None]
-    out[sub] = composite(person_rgb[sub], garment, alpha[sub])
+    out[sub] = composite(canvas[sub], garment, alpha[sub])
     return out
 
 

@@ -33,6 +33,34 @@ UNREADABLE = (
 )
 
 
+# labels of `GarmentParts.labels`; "l"/"r" are the photo's left and right
+BODY, SLEEVE_L, SLEEVE_R = 1, 2, 3
+
+
+@dataclass
+class Sleeve:
+    """One sleeve of a flat top, in the cut-out's pixels: it starts at `root` (the middle of the
+    seam from the shoulder tip to the armpit) and runs `length` px along `axis`; `outer` is the
+    unit normal on the side away from the garment's body (the shoulder's side)."""
+
+    root: np.ndarray
+    axis: np.ndarray
+    outer: np.ndarray
+    length: float
+    width: float
+
+
+@dataclass
+class GarmentParts:
+    """A top's or dress's parts: per-pixel labels (0 off the garment, `BODY`, `SLEEVE_L`,
+    `SLEEVE_R`), its sleeves by side, and the sleeve length as a word."""
+
+    labels: np.ndarray  # HxW uint8
+    sleeves: dict[str, Sleeve]
+    sleeve_length: str  # "none", "short" (above the elbow) or "long"
+    span: float  # shoulder tip to shoulder tip, px: the garment's own unit of length
+
+
 @dataclass
 class GarmentCutout:
     """A garment separated from its background, with its key points."""
@@ -43,6 +71,7 @@ class GarmentCutout:
     category: str
     keypoints: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (x, y)
     method: str = "colour"  # "alpha", "colour" or "grabcut"
+    parts: GarmentParts | None = None  # tops and dresses only
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:
@@ -74,6 +103,8 @@ def cut_out(garment: Image.Image | np.ndarray, category: str) -> GarmentCutout:
     rgb = bleed_edge_colours(rgb, mask)
     cut = GarmentCutout(rgb=rgb, alpha=alpha, background=background, category=category, method=method)
     cut.keypoints = find_keypoints(mask, category)
+    if category in ("upper", "dress"):
+        cut.parts = top_parts(mask, cut.keypoints)
     return cut
 
 
@@ -109,7 +140,10 @@ def colour_mask(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                              lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)])
     bg_lab = np.median(border, axis=0)
     border_dist = np.linalg.norm(border - bg_lab, axis=1)
-    tol = float(np.clip(np.percentile(border_dist, 95) * 1.5 + 6.0, 8.0, 30.0))
+    # a studio backdrop is often perfectly flat (every border pixel the same value), and a white
+    # T-shirt on it differs by only 3-10 units (8-bit Lab): the tolerance follows the border's
+    # own noise down to 3.5 units, or white garments vanish into the backdrop
+    tol = float(np.clip(np.percentile(border_dist, 95) * 1.5 + 3.0, 3.5, 30.0))
     dist = np.linalg.norm(lab - bg_lab, axis=2)
     near_bg = (dist < tol).astype(np.uint8)
     n, labels = cv2.connectedComponents(near_bg, connectivity=4)
@@ -250,9 +284,13 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
     defects = _defects(outline, min_depth=0.02 * gh)
     # armpits: deepest concavities in the upper part, one each side of the centre, with a sleeve
     # reaching out beyond them (else a dress's waist would pass for an armpit)
-    reach = 0.5 if not long_garment else 0.3
+    # a long sleeve laid down beside the body touches it above the gap between them: the gap's
+    # top (the concavity) then lies well below the armpit, and is moved up to it further on
+    reach = 0.75 if not long_garment else 0.42
     arm_l = arm_r = None
-    for p, _ in defects:
+    # the highest qualifying concavity on each side: a T-shirt's side seam or a hem can be
+    # concave further down, and deeper
+    for p, _ in sorted(defects, key=lambda t: t[0][1]):
         if p[1] > y0 + reach * gh or p[1] < y0 + 0.08 * gh:
             continue
         above = mask[int(y0):int(p[1])]
@@ -262,8 +300,24 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
             arm_l = p
         elif p[0] > cx + 0.15 * gw and arm_r is None and above[:, int(p[0] + 0.05 * gw):].sum() > enough:
             arm_r = p
-    hem_y = y1 - 0.015 * gh
-    hl, hr = _row_extent(mask, int(hem_y))
+    # the hem is the lowest row of the garment's body (the centre column), not of the whole
+    # mask: long sleeves laid beside a top often reach lower than its hem
+    body_bottom = _centre_bottom(mask, cx, gw)
+    hem_y = body_bottom - 0.015 * gh
+    hl, hr = _run_around(mask, int(hem_y), cx)
+    # product photos are symmetric: a sleeve touching the body on one side only hides that
+    # side's armpit, which mirrors the other
+    centre = float(np.median(xs[ys < y0 + 0.1 * gh])) if (ys < y0 + 0.1 * gh).any() else cx
+    if arm_l is None and arm_r is not None:
+        arm_l = np.array([2 * centre - arm_r[0], arm_r[1]])
+    elif arm_r is None and arm_l is not None:
+        arm_r = np.array([2 * centre - arm_l[0], arm_l[1]])
+    if arm_l is not None and arm_r is not None:
+        # an armhole is about half as deep as the body is wide: a concavity further down is
+        # where a hanging sleeve leaves the body, straight below the armpit
+        deepest = y0 + 0.55 * abs(arm_r[0] - arm_l[0]) + 0.04 * gh
+        arm_l = np.array([arm_l[0], min(arm_l[1], deepest)])
+        arm_r = np.array([arm_r[0], min(arm_r[1], deepest)])
     sleeveless = arm_l is None or arm_r is None
     if sleeveless:
         # sleeveless: the shoulder straps' outer ends are the widest points of the top band, and
@@ -313,6 +367,8 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         "armpit_l": np.asarray(arm_l, float), "armpit_r": np.asarray(arm_r, float),
         "hem_l": np.array([hl, hem_y]), "hem_r": np.array([hr, hem_y]),
     }
+    if sleeveless:  # a sleeveless top hangs from its straps' outer corners
+        points["strap_l"], points["strap_r"] = shoulder_l.copy(), shoulder_r.copy()
     for side, sign, tip, pit in (("l", -1, shoulder_l, arm_l), ("r", 1, shoulder_r, arm_r)):
         if sleeveless:
             break
@@ -320,6 +376,32 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         if cuff is not None:
             points[f"cuff_{side}_out"], points[f"cuff_{side}_in"] = cuff
     return points
+
+
+def _centre_bottom(mask: np.ndarray, cx: float, gw: float) -> float:
+    """The lowest garment row under the centre: the median over a band of columns, so a slit
+    or a tie at the very centre does not move it."""
+    c0, c1 = int(max(0, cx - 0.1 * gw)), int(min(mask.shape[1], cx + 0.1 * gw + 1))
+    band = mask[:, c0:c1]
+    has = band.any(0)
+    if not has.any():
+        return float(np.nonzero(mask.any(1))[0].max())
+    bottoms = band.shape[0] - 1 - np.argmax(band[::-1], axis=0)
+    return float(np.median(bottoms[has]))
+
+
+def _run_around(mask: np.ndarray, y: int, cx: float) -> tuple[float, float]:
+    """The run of garment pixels in row `y` that contains (or is nearest to) column `cx`."""
+    y = int(np.clip(y, 0, mask.shape[0] - 1))
+    row = mask[y].astype(np.int8)
+    xs = np.nonzero(row)[0]
+    if len(xs) == 0:
+        return float("nan"), float("nan")
+    edges = np.diff(np.concatenate([[0], row, [0]]))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1
+    inside = (starts <= cx) & (ends >= cx)
+    i = int(np.argmax(inside)) if inside.any() else int(np.argmin(np.minimum(abs(starts - cx), abs(ends - cx))))
+    return float(starts[i]), float(ends[i])
 
 
 def _cuff(mask: np.ndarray, tip: np.ndarray, pit: np.ndarray, sign: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -383,7 +465,7 @@ def _bottom_points(mask: np.ndarray, outline: np.ndarray) -> dict[str, np.ndarra
     wl, wr = _row_extent(mask, int(wy))
     points: dict[str, np.ndarray] = {"waist_l": np.array([wl, wy]), "waist_r": np.array([wr, wy])}
     crotch = None
-    for p, depth in _defects(outline, min_depth=0.08 * gh):
+    for p, _depth in _defects(outline, min_depth=0.08 * gh):
         if abs(p[0] - cx) < 0.2 * gw and p[1] > y0 + 0.15 * gh:
             crotch = p
             break
@@ -407,3 +489,105 @@ def _bottom_points(mask: np.ndarray, outline: np.ndarray) -> dict[str, np.ndarra
         points[f"hem_{side}_out"] = np.array([out, float(y)])
         points[f"hem_{side}_in"] = np.array([inn, float(y)])
     return points
+
+
+# --- parts ----------------------------------------------------------------------------------
+
+# A sleeve this long (seam to cuff, in shoulder spans) reaches past the elbow: the upper arm is
+# about 0.75 of the shoulders' span on an adult, a T-shirt's sleeve about 0.3-0.5 of it.
+LONG_SLEEVE = 0.75
+
+
+def top_parts(mask: np.ndarray, k: dict[str, np.ndarray]) -> GarmentParts:
+    """Split a top's or a dress's mask into its body and its sleeves.
+
+    The body is what lies between the two side lines, each running from the shoulder tip down to
+    the armpit and on to the hem's corner; whatever the mask holds outside a side line is that
+    side's sleeve (its largest piece: a tie or a bow beside the hem is body). A side with no
+    sleeve-sized piece there is sleeveless."""
+    h, w = mask.shape
+    sl, sr, al, ar = k["shoulder_l"], k["shoulder_r"], k["armpit_l"], k["armpit_r"]
+    span = max(float(np.linalg.norm(sr - sl)), 1.0)
+    pit_span = max(float(ar[0] - al[0]), 1.0)
+    # below the armpits the body is its row's run of cloth through the centre, within a cone
+    # that lets it flare (a peplum, a skirt) but not take in a sleeve lying beside it
+    hy = max(float(k["hem_l"][1]), float(max(al[1], ar[1])) + 1.0)
+    flare = 0.35 * pit_span
+    poly = np.array([[sl[0], -1], sl, [al[0] - 0.06 * pit_span, al[1]], [al[0] - flare, hy], [al[0] - flare, h],
+                     [ar[0] + flare, h], [ar[0] + flare, hy], [ar[0] + 0.06 * pit_span, ar[1]], sr, [sr[0], -1]])
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [poly.round().astype(np.int32)], 1)
+    cx_body = 0.5 * (al[0] + ar[0])
+    for y in range(int(min(al[1], ar[1])) + 1, h):
+        a, b = _run_around(mask, y, cx_body)
+        if np.isnan(a):
+            continue
+        inside[y, : int(a)] = 0
+        inside[y, int(b) + 1:] = 0
+    labels = np.where(mask & (inside > 0), BODY, 0).astype(np.uint8)
+    outside = (mask & (inside == 0)).astype(np.uint8)
+    n, comp, stats, cents = cv2.connectedComponentsWithStats(outside, connectivity=8)
+    cx = 0.5 * (al[0] + ar[0])
+    sleeves: dict[str, Sleeve] = {}
+    for side, label, tip, pit in (("l", SLEEVE_L, sl, al), ("r", SLEEVE_R, sr, ar)):
+        if "strap_l" in k:  # no armpits were found: a sleeveless top
+            break
+        # a sleeve is sewn to the seam from the shoulder tip to the armpit; a skirt's flare
+        # beyond the side line below the armpit is not
+        near_seam = _near_segment(h, w, np.asarray(tip, float), np.asarray(pit, float), max(2.0, 0.04 * span))
+        on_side = [i for i in range(1, n) if (cents[i][0] < cx) == (side == "l")
+                   and (near_seam & (comp == i)).any()]
+        if not on_side:
+            continue
+        biggest = max(on_side, key=lambda i: stats[i, cv2.CC_STAT_AREA])
+        # a strap's corner or a ruffle is not a sleeve
+        if stats[biggest, cv2.CC_STAT_AREA] < 0.015 * mask.sum():
+            continue
+        piece = comp == biggest
+        sleeve = _sleeve_geometry(piece, np.asarray(tip, float), np.asarray(pit, float), cx)
+        if sleeve is None:
+            continue
+        labels[piece] = label
+        sleeves[side] = sleeve
+    # the other pieces outside the side lines stay with the body (a bow, a tie, a flared hem)
+    labels[(outside > 0) & (labels == 0)] = BODY
+    if not sleeves:
+        kind = "none"
+    else:
+        kind = "long" if max(s.length for s in sleeves.values()) >= LONG_SLEEVE * span else "short"
+    return GarmentParts(labels=labels, sleeves=sleeves, sleeve_length=kind, span=span)
+
+
+def _near_segment(h: int, w: int, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
+    """Bool HxW: pixels within `radius` of the segment a-b."""
+    out = np.zeros((h, w), np.uint8)
+    cv2.line(out, tuple(int(v) for v in a.round()), tuple(int(v) for v in b.round()), 1, max(1, int(2 * radius)))
+    return out > 0
+
+
+def _sleeve_geometry(piece: np.ndarray, tip: np.ndarray, pit: np.ndarray, centre_x: float) -> Sleeve | None:
+    ys, xs = np.nonzero(piece)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    root = (tip + pit) / 2
+    # the sleeve's axis: from the seam's middle to the sleeve's far half (its principal
+    # direction would tilt towards a wide cuff or a puffed shoulder)
+    rel = pts - root
+    dist = np.linalg.norm(rel, axis=1)
+    far = pts[dist >= np.percentile(dist, 60)]
+    axis = far.mean(0) - root
+    norm = float(np.linalg.norm(axis))
+    if norm < 1.0:
+        return None
+    axis /= norm
+    along = rel @ axis
+    length = float(np.percentile(along, 99))
+    perp = np.array([-axis[1], axis[0]])
+    # "outer" points away from the garment's centre line
+    if np.dot(perp, [np.sign(root[0] - centre_x) or 1.0, 0.0]) < 0:
+        perp = -perp
+    across = rel @ perp
+    mid = np.abs(along - 0.5 * length) < 0.15 * max(length, 1.0)
+    width = float(np.ptp(across[mid])) if mid.sum() > 2 else float(np.ptp(across))
+    if length < 0.05 * max(piece.shape):
+        return None
+    return Sleeve(root=root, axis=axis, outer=perp, length=length, width=width)

@@ -78,6 +78,8 @@ class PersonAnalysis:
     size: tuple[int, int]  # (w, h) of the analysed image
     face_box: tuple[int, int, int, int] | None = None  # x, y, w, h of the chosen face
     people_count: int = 1  # faces seen in the photo (>= 1 when a pose was found)
+    # bool HxW: the hands alone (without forearms): in front of sleeves too
+    palms_mask: np.ndarray | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def point(self, index: int) -> np.ndarray:
@@ -270,7 +272,7 @@ class PersonAnalyzer:
             face_box = _face_box_from_landmarks(lm)
         face_mask = _face_mask(face_box, (h, w))
         hair_mask = _hair_mask(image, person_mask, face_mask, face_box, lm)
-        hands_mask = _hands_mask(lm, person_mask, (w, h))
+        palms_mask, hands_mask = _hands_mask(lm, person_mask, (w, h))
         return PersonAnalysis(
             landmarks=lm,
             world_landmarks=world,
@@ -281,6 +283,7 @@ class PersonAnalyzer:
             size=(w, h),
             face_box=face_box,
             people_count=max(1, len(faces)),
+            palms_mask=palms_mask,
         )
 
 
@@ -413,12 +416,14 @@ def _hair_mask(image: np.ndarray, person: np.ndarray, face: np.ndarray,
     return hair
 
 
-def _hands_mask(lm: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Hands (the hull of wrist, thumb, index and pinky, widened) and forearms (a capsule from
-    elbow to wrist), inside the person mask. These stay in front of a garment."""
+def _hands_mask(lm: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Hands (the hull of wrist, thumb, index and pinky, widened), and hands with forearms (a
+    capsule from elbow to wrist added), inside the person mask. These stay in front of a
+    garment: the hands always, the forearms in front of a garment's body (not of its sleeves)."""
     w, h = size
     sw = float(np.linalg.norm(lm[P.LEFT_SHOULDER, :2] - lm[P.RIGHT_SHOULDER, :2]))
     mask = np.zeros((h, w), np.uint8)
+    palms = np.zeros((h, w), np.uint8)
     for wrist, pinky, index, thumb, elbow in (
         (P.LEFT_WRIST, P.LEFT_PINKY, P.LEFT_INDEX, P.LEFT_THUMB, P.LEFT_ELBOW),
         (P.RIGHT_WRIST, P.RIGHT_PINKY, P.RIGHT_INDEX, P.RIGHT_THUMB, P.RIGHT_ELBOW),
@@ -430,6 +435,7 @@ def _hands_mask(lm: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> np
         # MediaPipe's finger points stop at the knuckles: push them out to cover the fingers
         pts = np.vstack([pts, centre + (pts - centre) * 1.8]).astype(np.int32)
         cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
+        cv2.fillConvexPoly(palms, cv2.convexHull(pts), 1)
         thick = max(2, int(0.2 * sw))
         if lm[elbow, 3] >= VISIBLE:
             e = lm[elbow, :2]
@@ -437,4 +443,5 @@ def _hands_mask(lm: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> np
             # only the lower two thirds of the forearm: the elbow end is under a long sleeve
             start = e + (wr - e) * 0.35
             cv2.line(mask, tuple(int(v) for v in start), tuple(int(v) for v in wr), 1, thick)
-    return mask.astype(bool) & (person > 0.35)
+    inside = person > 0.35
+    return palms.astype(bool) & inside, mask.astype(bool) & inside

@@ -8,10 +8,11 @@ are turned to follow the arms and legs. The spline is solved on a coarse grid (s
 RBFInterpolator) and the dense map is interpolated, which costs a few milliseconds instead of
 the seconds of a per-pixel solve.
 
-Tops and dresses then meet the person's outline where a flat lay cannot: seams and cuffs reach
-a bulky shoulder or sleeve, the top edge is stretched column by column up to round shoulders
-(`_lift_top_edge`), and the notch under a turned-down sleeve is filled with the torso's own
-rows (`fill_underarm_gaps`). Anchors across the upper chest keep the garment's rows straight.
+Tops and dresses are warped by parts (`vision.garment.top_parts`): the body onto the torso with
+the spline, its top edge then stretched column by column up to round shoulders
+(`_lift_top_edge`), and each sleeve along its own arm's bones at its own length
+(`_warp_sleeve`), laid over the body's shoulder. Anchors across the upper chest keep the
+garment's rows straight.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
-from .garment import GarmentCutout
+from .garment import BODY, SLEEVE_L, SLEEVE_R, GarmentCutout, Sleeve
 from .person import P, PersonAnalysis
 
 GRID_STEP = 8  # px between spline evaluations; the map is linear in between
@@ -38,6 +39,8 @@ class WarpedGarment:
     src_points: np.ndarray  # (N, 2) garment key points used
     dst_points: np.ndarray  # (N, 2) where they landed on the body
     names: list[str]
+    # HxW float32: the sleeves' own coverage (a forearm in front of the body is behind a sleeve)
+    sleeve_alpha: np.ndarray | None = None
 
 
 @dataclass
@@ -146,8 +149,10 @@ def _upper_targets(cut: GarmentCutout, b: BodyPoints, category: str,
 
     # sideways the seam goes all the way to the outline: a padded or bulky shoulder left
     # outside it shows as a strip of the old clothes beside the sleeve
-    tip_l = b.sh_l - br * probe(b.sh_l, -br, 0.08, 0.3, 1.0)
-    tip_r = b.sh_r + br * probe(b.sh_r, br, 0.08, 0.3, 1.0)
+    # (at most an eighth of the shoulders: sideways the outline runs on into a hanging arm,
+    # and the seams' span sets the garment's scale, so its length too)
+    tip_l = b.sh_l - br * probe(b.sh_l, -br, 0.08, 0.13, 1.0)
+    tip_r = b.sh_r + br * probe(b.sh_r, br, 0.08, 0.13, 1.0)
     # raised only part of the way to the outline: a spline pulled up at the shoulders bends
     # the pattern's rows below them; `_lift_top_edge` takes the edge the rest of the way
     tip_l = tip_l + up * probe(tip_l, up, 0.03, 0.15, 0.5)
@@ -160,9 +165,20 @@ def _upper_targets(cut: GarmentCutout, b: BodyPoints, category: str,
     gd = np.array([-gr[1], gr[0]])
     bd_frame = _unit(bd - np.dot(bd, br) * br)  # square the frame: lean is carried by the points
 
+    # the length follows the garment's own proportions at that scale, within what a garment of
+    # this kind can be on a body: a top ends by mid-thigh, a dress by mid-calf. A flat lay's
+    # seams (a dropped shoulder, a boxy cut) can make the scale, and so the length, too large.
+    g_len = float(np.dot(k["hem_l"] - g_mid, gd))
+    if category == "dress":
+        legs = float(np.linalg.norm((b.ank_l + b.ank_r) / 2 - b.hip_mid))
+        most = torso + 0.8 * legs
+    else:
+        most = 1.3 * torso
+    sv = min(s, most / max(g_len, 1.0))
+
     def affine(p: np.ndarray) -> np.ndarray:
         q = p - g_mid
-        return b_mid + s * np.dot(q, gr) * br + s * np.dot(q, gd) * bd_frame
+        return b_mid + s * np.dot(q, gr) * br + sv * np.dot(q, gd) * bd_frame
 
     def body_half(v: float) -> float:
         """Half the body's width at depth v (px below the shoulder line): chest ~ the shoulder
@@ -243,54 +259,7 @@ def _upper_targets(cut: GarmentCutout, b: BodyPoints, category: str,
             q = src[i] - g_mid
             if np.dot(q, gd) > 0:
                 dst[i] = b_mid + s * np.dot(q, gr) * br + v_scale * np.dot(q, gd) * bd
-    # sleeves follow the upper arms
-    for side, tip, elbow in (("l", tip_l, b.el_l), ("r", tip_r, b.el_r)):
-        out_n, in_n = f"cuff_{side}_out", f"cuff_{side}_in"
-        if out_n not in k:
-            continue
-        g_tip = k[f"shoulder_{side}"]
-        g_axis = (k[out_n] + k[in_n]) / 2 - g_tip
-        # the sleeve's direction in the body frame if it were not turned
-        g_dir_body = np.dot(g_axis, gr) * br + np.dot(g_axis, gd) * bd_frame
-        sign = -1.0 if side == "l" else 1.0
-        if elbow is not None:
-            arm = elbow - (b.sh_l if side == "l" else b.sh_r)
-        else:  # arm unseen: assume it hangs a little away from the body
-            arm = _rot(bd, -sign * np.deg2rad(12))
-        turn = _angle(arm) - _angle(g_dir_body)
-        turn = (turn + np.pi) % (2 * np.pi) - np.pi
-        # turn most of the way only: a sleeve turned fully onto a hanging arm folds over the
-        # torso side; what sticks out past the arm is cut by the person mask anyway
-        turn = float(np.clip(0.9 * turn, -np.deg2rad(60), np.deg2rad(60)))
-        cuff = {}
-        for n in (out_n, in_n):
-            q = k[n] - g_tip
-            rel = s * (np.dot(q, gr) * br + np.dot(q, gd) * bd_frame)
-            cuff[n] = tip + _rot(rel, turn)
-        cuff[out_n] = _cuff_to_arm_outline(person_mask, cuff[out_n], cuff[in_n], sw)
-        for n in (out_n, in_n):
-            add(n, cuff[n])
     return names, src, dst
-
-
-def _cuff_to_arm_outline(person_mask: np.ndarray, out: np.ndarray, inner: np.ndarray, sw: float,
-                         overshoot: float = 0.03, most: float = 1.6) -> np.ndarray:
-    """Move a sleeve's outer cuff corner out to the arm's outline when the arm is wider.
-
-    The sleeve is scaled by the shoulders, but a bulky old sleeve (a jacket, a space suit) is
-    wider than the arm inside it: a sleeve of the garment's own width would leave a strip of the
-    old sleeve showing beside it. The corner goes just past the outline (the person mask trims
-    it) and the sleeve widens to at most `most` times its own width.
-    """
-    across = out - inner
-    width = float(np.linalg.norm(across))
-    if width < 1.0:
-        return out
-    outward = across / width
-    reach = mask_extent(person_mask, out, outward, (most - 1.0) * width)
-    if reach <= 0.0 or reach >= (most - 1.0) * width:  # already outside, or no outline near
-        return out
-    return out + outward * (reach + overshoot * sw)
 
 
 def _leg_point(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, dist: float) -> tuple[np.ndarray, np.ndarray]:
@@ -395,7 +364,25 @@ def garment_targets(cut: GarmentCutout, analysis: PersonAnalysis, category: str)
 
 
 def warp_garment(cut: GarmentCutout, analysis: PersonAnalysis, category: str) -> WarpedGarment:
-    """Lay the garment on the person's canvas with a thin-plate spline through its key points."""
+    """Lay the garment on the person's canvas, part by part.
+
+    A top's or dress's body goes onto the torso with a thin-plate spline through its key points;
+    each sleeve then follows its arm's bones (`_warp_sleeve`) and is laid over the body's
+    shoulder. Trousers and skirts go on with one spline through waist, crotch, knee and hem
+    points, each leg along its own hip, knee and ankle."""
+    if category in ("upper", "dress") and cut.parts is not None:
+        body_alpha = cut.alpha * (cut.parts.labels == BODY)
+        torso = GarmentCutout(rgb=cut.rgb, alpha=body_alpha, background=cut.background, category=category,
+                              keypoints=cut.keypoints, method=cut.method, parts=None)
+        warped = _spline_warp(torso, analysis, category)
+        for side, sleeve in cut.parts.sleeves.items():
+            _warp_sleeve(warped, cut, side, sleeve, analysis)
+        return warped
+    return _spline_warp(cut, analysis, category)
+
+
+def _spline_warp(cut: GarmentCutout, analysis: PersonAnalysis, category: str) -> WarpedGarment:
+    """Lay a garment (or a top's body) on the canvas with a thin-plate spline."""
     w, h = analysis.size
     names, src, dst = garment_targets(cut, analysis, category)
     gh, gw = cut.alpha.shape
@@ -511,102 +498,115 @@ def _lift_top_edge(warped: WarpedGarment, analysis: PersonAnalysis, depth: float
     return warped
 
 
-def fill_underarm_gaps(warped: WarpedGarment, analysis: PersonAnalysis, region: np.ndarray) -> WarpedGarment:
-    """Close the notch between a sleeve and the torso side.
-
-    A flat-lay's sleeve leaves the body at an angle; turned down onto a hanging arm, the notch
-    between its underside and the torso would show the old clothes as a spike. Such notches
-    (concavities of the warped garment at the sides, below the armpits, on the body) are found
-    at a quarter size and filled at full size, row by row, with the torso's fabric beside them
-    (see `_fill_rows_from_torso`), like the fabric folded under the arm.
-    """
-    h, w = warped.alpha.shape
-    b = body_points(analysis)
-    sw = max(b.sw, 1.0)
-    f = 4
-    size = (max(1, w // f), max(1, h // f))
-    a = cv2.resize(warped.alpha, size, interpolation=cv2.INTER_AREA)
-    # partly covered cells count as open: the notch's thin apex is in them
-    solid = (a > 0.9).astype(np.uint8)
-    k = max(3, int(0.35 * sw / f) | 1)
-    closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    holes = (closed > 0) & (solid == 0)
-    # only at the sides, below the shoulders: the neckline is a concavity to keep
-    ys, xs = np.mgrid[0: size[1], 0: size[0]].astype(np.float32) * f
-    across = _unit(b.sh_r - b.sh_l)
-    down = _unit(b.hip_mid - b.sh_mid)
-    rel_x = (xs - b.sh_mid[0]) * across[0] + (ys - b.sh_mid[1]) * across[1]
-    rel_y = (xs - b.sh_mid[0]) * down[0] + (ys - b.sh_mid[1]) * down[1]
-    body = cv2.resize((region & (analysis.person_mask > 0.5)).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    holes &= (np.abs(rel_x) > 0.3 * sw) & (rel_y > 0.2 * sw) & body
-    # and only next to an armpit: a fitted waist further down is the garment's shape
-    near_pit = np.zeros_like(holes)
-    for name, pt in zip(warped.names, warped.dst_points):
-        if name.startswith("armpit"):
-            near_pit |= np.hypot(xs - pt[0], ys - pt[1]) < 0.8 * sw
-    holes &= near_pit
-    if not holes.any():
-        return warped
-    # upsampled smoothly: a nearest-neighbour hole has 4-px stairs along the sleeve
-    hole_full = cv2.resize(holes.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
-    # the sleeve's underside and the torso's side meet at the notch's edges: their last pixels
-    # (seam, anti-aliasing) would outline the filled notch, so a thin ring is refilled too
-    ring = max(2, int(0.015 * sw))
-    fill_zone = cv2.dilate(hole_full.astype(np.uint8), np.ones((2 * ring + 1,) * 2, np.uint8)) > 0
-    centre_x = float(b.sh_mid[0] + (b.hip_mid[0] - b.sh_mid[0]) * 0.5)
-    new_rgb, new_alpha = warped.rgb.copy(), warped.alpha.copy()
-    for side in (-1, 1):
-        zone = fill_zone & ((np.arange(w)[None, :] < centre_x) if side < 0 else (np.arange(w)[None, :] >= centre_x))
-        _fill_rows_from_torso(new_rgb, new_alpha, zone, hole_full, side, inset=ring)
-    return WarpedGarment(new_rgb, new_alpha, warped.src_points, warped.dst_points, warped.names)
-
-
 def _smooth_row(values: np.ndarray, sigma: float) -> np.ndarray:
     """A 1-D Gaussian blur of a per-column profile (edges replicated)."""
     row = values.reshape(1, -1).astype(np.float32)
     return cv2.GaussianBlur(row, (0, 0), max(1.0, sigma), borderType=cv2.BORDER_REPLICATE).ravel().astype(np.float64)
 
 
-def _fill_rows_from_torso(rgb: np.ndarray, alpha: np.ndarray, zone: np.ndarray, hole: np.ndarray,
-                          side: int, inset: int) -> None:
-    """Fill `zone` (in place) row by row with the garment's colour from the torso side.
+def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: Sleeve,
+                 analysis: PersonAnalysis) -> None:
+    """Lay one sleeve along its arm, over the body already on `warped` (in place).
 
-    Under the arm the fabric continues the torso's own rows, so a horizontal stripe runs on
-    straight into the filled notch instead of the smear of an isotropic inpaint. `side` -1: the
-    notch is on the image's left and the torso lies to its right (and vice versa). The colour
-    is read `inset` px past the first solid pixel, beyond the torso's edge pixels.
-    """
-    ys, xs = np.nonzero(zone)
-    if len(ys) == 0:
+    The sleeve is a straight strip in the flat lay: a point `t` px along its axis from the seam's
+    middle and `u` px across it. On the body the same strip follows the arm's bones from the
+    placed seam through the elbow to the wrist, at the body's scale, so the sleeve keeps its own
+    length (a short one ends above the elbow, a long one at the wrist) and bends at the elbow.
+    Each canvas pixel near the arm is measured along the nearest bone (t, u) and reads the flat
+    sleeve there."""
+    names = dict(zip(warped.names, warped.dst_points))
+    srcs = dict(zip(warped.names, warped.src_points))
+    tip_n, pit_n = f"shoulder_{side}", f"armpit_{side}"
+    if tip_n not in names or pit_n not in names:
         return
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    # look for solid garment up to a notch's width further towards the torso
-    span = x1 - x0
-    bx0, bx1 = (x0, min(alpha.shape[1], x1 + span + inset)) if side < 0 else (max(0, x0 - span - inset), x1)
-    solid = (alpha[y0:y1, bx0:bx1] > 0.9) & ~zone[y0:y1, bx0:bx1]
-    cols = np.arange(bx1 - bx0)[None, :].repeat(y1 - y0, 0)
-    if side < 0:  # nearest solid column at or to the right of each pixel
-        idx = np.where(solid, cols, bx1 - bx0)
-        src = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1] + inset
-        ok = src < bx1 - bx0 - inset
-    else:  # nearest solid column at or to the left
-        idx = np.where(solid, cols, -1)
-        src = np.maximum.accumulate(idx, axis=1) - inset
-        ok = src >= 0
-    src = np.clip(src, 0, bx1 - bx0 - 1)
-    sub_zone = zone[y0:y1, bx0:bx1] & ok
-    rows = np.arange(y0, y1)[:, None].repeat(bx1 - bx0, 1)
-    fill = rgb[rows, src + bx0]
-    target = rgb[y0:y1, bx0:bx1]
-    a = alpha[y0:y1, bx0:bx1]
-    # the hole becomes garment; on the ring the edge pixels become solid garment too (their
-    # soft alpha would draw the old outline as a dotted line), the rest of the ring, off the
-    # garment, stays off it
-    in_hole = hole[y0:y1, bx0:bx1]
-    solid_now = sub_zone & (in_hole | (a > 0.02))
-    # over the sleeve the fill fades into the sleeve's own fabric across the ring, so the patch
-    # has no straight seam; in the hole itself it is all fill
-    weight = cv2.GaussianBlur(sub_zone.astype(np.float32), (0, 0), max(1.0, inset / 2))
-    weight = np.where(in_hole, 1.0, np.clip(2.0 * weight - 0.5, 0.0, 1.0))[:, :, None]
-    target[:] = np.where(sub_zone[:, :, None], fill * weight + target * (1.0 - weight), target)
-    a[solid_now] = 1.0
+    # the body's scale: the garment's shoulder span against where the spline put it
+    g_span = float(np.linalg.norm(srcs["shoulder_r"] - srcs["shoulder_l"]))
+    s = float(np.linalg.norm(names["shoulder_r"] - names["shoulder_l"])) / max(g_span, 1.0)
+    root = (names[tip_n] + names[pit_n]) / 2
+    b = body_points(analysis)
+    joint = b.sh_l if side == "l" else b.sh_r
+    elbow = b.el_l if side == "l" else b.el_r
+    wrist = _wrist(analysis, side)
+    sign = -1.0 if side == "l" else 1.0
+    across = _unit(b.sh_r - b.sh_l)
+    down = _unit(b.hip_mid - b.sh_mid)
+    if elbow is None:  # an arm the pose does not see: hanging a little away from the body
+        elbow = joint + _rot(down, -sign * np.deg2rad(12)) * 0.8 * b.sw
+    upper = elbow - joint
+    if wrist is None:
+        wrist = elbow + upper * 0.9
+    # the bones, moved to start at the placed seam (the seam sits on the arm's axis)
+    p0 = root
+    p1 = root + upper
+    p2 = p1 + (wrist - elbow)
+    length = sleeve.length * s
+    h, w = warped.alpha.shape
+    half = 0.5 * sleeve.width * s * 1.3 + 4
+    pts = np.array([p0, p1, p2])
+    x0, y0 = np.floor(pts.min(0) - half).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + half).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    best_d = np.full(xs.shape, np.inf)
+    t = np.zeros(xs.shape)
+    u = np.zeros(xs.shape)
+    start = 0.0
+    for a, c in ((p0, p1), (p1, p2)):
+        seg = c - a
+        seg_len = float(np.linalg.norm(seg))
+        if seg_len < 1.0:
+            continue
+        d = seg / seg_len
+        n = np.array([-d[1], d[0]])
+        if np.dot(n, across) * sign < 0:  # "outer": away from the body's centre line
+            n = -n
+        rel_x, rel_y = xs - a[0], ys - a[1]
+        along = rel_x * d[0] + rel_y * d[1]
+        off = rel_x * n[0] + rel_y * n[1]
+        # the first bone reaches back over the shoulder (the seam's upper corner lies there);
+        # the last one runs on past the wrist
+        first, last = a is p0, c is p2 or float(np.linalg.norm(p2 - p1)) < 1.0
+        clamped = np.clip(along, -half if first else 0.0, np.inf if last else seg_len)
+        dist = np.hypot(along - clamped, off)
+        closer = dist < best_d
+        best_d = np.where(closer, dist, best_d)
+        t = np.where(closer, start + along, t)
+        u = np.where(closer, off, u)
+        start += seg_len
+    # back to the flat sleeve
+    ax, ou = sleeve.axis, sleeve.outer
+    gx = sleeve.root[0] + (t / s) * ax[0] + (u / s) * ou[0]
+    gy = sleeve.root[1] + (t / s) * ax[1] + (u / s) * ou[1]
+    # the sleeve is its labelled piece plus the garment's cloth within its strip: where a long
+    # sleeve lies against the body in the flat lay, its inner edge was labelled body, and left
+    # out it would show as a slit along the arm
+    label = SLEEVE_L if side == "l" else SLEEVE_R
+    own = (cut.parts.labels == label) if cut.parts is not None else np.ones(cut.alpha.shape, bool)
+    g_ys, g_xs = np.mgrid[0:cut.alpha.shape[0], 0:cut.alpha.shape[1]].astype(np.float32)
+    g_along = (g_xs - sleeve.root[0]) * ax[0] + (g_ys - sleeve.root[1]) * ax[1]
+    g_across = (g_xs - sleeve.root[0]) * ou[0] + (g_ys - sleeve.root[1]) * ou[1]
+    own |= (g_along > 0.15 * sleeve.width) & (g_along <= sleeve.length) & (np.abs(g_across) <= 0.5 * sleeve.width)
+    rgba = np.dstack([cut.rgb.astype(np.float32), (cut.alpha * own).astype(np.float32)])
+    out = cv2.remap(rgba, gx.astype(np.float32), gy.astype(np.float32), interpolation=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a_s = np.clip(out[:, :, 3], 0.0, 1.0) * (t <= length + 2)
+    sub = (slice(y0, y1), slice(x0, x1))
+    # "over" compositing, the sleeve in front of the body's shoulder
+    a_t = warped.alpha[sub]
+    a_out = a_s + a_t * (1.0 - a_s)
+    premult = out[:, :, :3] * a_s[:, :, None] + warped.rgb[sub] * (a_t * (1.0 - a_s))[:, :, None]
+    warped.rgb[sub] = premult / np.maximum(a_out, 1e-6)[:, :, None]
+    warped.alpha[sub] = a_out
+    if warped.sleeve_alpha is None:
+        warped.sleeve_alpha = np.zeros_like(warped.alpha)
+    warped.sleeve_alpha[sub] = np.maximum(warped.sleeve_alpha[sub], a_s)
+
+
+def _wrist(analysis: PersonAnalysis, side: str) -> np.ndarray | None:
+    """The wrist on the photo's `side`, or None when the pose barely sees it."""
+    lm = analysis.landmarks
+    facing = lm[P.LEFT_SHOULDER, 0] >= lm[P.RIGHT_SHOULDER, 0]
+    idx = (P.RIGHT_WRIST if side == "l" else P.LEFT_WRIST) if facing else (P.LEFT_WRIST if side == "l" else P.RIGHT_WRIST)
+    return lm[idx, :2].astype(np.float64) if lm[idx, 3] > 0.2 else None

@@ -1,0 +1,129 @@
+"""Take the old garment off: what a new garment replaces becomes skin or background first.
+
+A new garment rarely covers exactly what the old one did: a T-shirt over a long-sleeved top
+leaves the forearms, a crop top the midriff, a narrow top the sides of a loose one, a short dress
+the shins. Drawn straight over the photo, the old clothes would show there. So before the new
+garment is laid on, every replaced pixel is repainted:
+
+- on the body (the joints' torso, limbs and neck, `PersonParse.body`): skin, in the person's own
+  skin colour (learned from the face) with the photo's large-scale light and a darker rim where
+  a limb turns away, so an arm still looks round;
+- off the body (a loose garment's folds over the backdrop): background, inpainted from the
+  background around the person at a quarter size (studio backdrops are smooth), never from the
+  person's own pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .blend import blend_garment, feather, luminance, restore_face
+from .garment import GarmentCutout
+from .parsing import UPPER, PersonParse
+from .person import PersonAnalysis
+from .regions import hip_line_below
+from .warp import WarpedGarment
+
+
+def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray, person_mask: np.ndarray,
+                   scale: float) -> np.ndarray:
+    """A copy of `person_rgb` with `area` repainted as skin (on the body) or background.
+
+    `person_mask` is the soft person mask, `scale` the shoulder width in px."""
+    if not area.any():
+        return person_rgb.copy()
+    h, w = area.shape
+    # the old garment's edge pixels mix in its colour: take a few more
+    grow = max(1, int(0.012 * scale))
+    area = cv2.dilate(area.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    area &= ~np.isin(parse.labels, (1, 2))  # never the face or the hair
+    skin_area = area & parse.body
+    back_area = area & ~parse.body
+    out = person_rgb.astype(np.float32)
+
+    f = 4
+    size = (max(1, w // f), max(1, h // f))
+    if back_area.any():
+        # a clean plate: the photo with the whole person (and the area) inpainted from the backdrop
+        hole = cv2.resize(((person_mask > 0.2) | back_area).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
+        small = cv2.resize(person_rgb, size, interpolation=cv2.INTER_AREA)
+        plate = cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA)
+        plate_full = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        a = feather(back_area, 1.5)[:, :, None]
+        out = plate_full * a + out * (1.0 - a)
+    if skin_area.any():
+        out = _paint_skin(out, person_rgb, parse, skin_area, scale, (f, size))
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _paint_skin(out: np.ndarray, person_rgb: np.ndarray, parse: PersonParse, skin_area: np.ndarray,
+                scale: float, small: tuple[int, tuple[int, int]]) -> np.ndarray:
+    h, w = skin_area.shape
+    f, size = small
+    # the photo's large-scale light over the area: the old cloth's own pattern is far finer
+    luma = cv2.resize(luminance(person_rgb), size, interpolation=cv2.INTER_AREA)
+    light = cv2.GaussianBlur(luma, (0, 0), max(1.0, 0.25 * scale / f))
+    inside = cv2.resize(skin_area.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    mean = float(light[inside].mean()) if inside.any() else 0.5
+    light = np.clip(1.0 + 0.35 * (light / max(mean, 1e-3) - 1.0), 0.85, 1.12)
+    # limbs and torso are round: darker towards the body's outline
+    body_small = cv2.resize(parse.body.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    dist = cv2.distanceTransform(body_small, cv2.DIST_L2, 3)
+    rim = 0.82 + 0.18 * np.clip(dist / max(1.0, 0.07 * scale / f), 0.0, 1.0)
+    shade = cv2.resize((light * rim).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    skin = parse.skin_rgb[None, None, :] * shade[:, :, None]
+    a = feather(skin_area, 1.5)[:, :, None]
+    return skin * a + out * (1.0 - a)
+
+
+def garment_support(analysis: PersonAnalysis, replace: np.ndarray, category: str, cut: GarmentCutout) -> np.ndarray:
+    """Float HxW in [0, 1]: where the new garment may show. The body grown by a tenth of the
+    shoulders (a looser garment is a little wider than the person), the replaced clothes, and for
+    skirts and dresses everything below the hips (a skirt hangs free over the gap between the
+    legs). A mis-placed sleeve never paints the backdrop far from the body."""
+    h, w = replace.shape
+    sw = max(analysis.shoulder_width, 1.0)
+    f = 4
+    size = (max(1, w // f), max(1, h // f))
+    small = cv2.resize((analysis.person_mask > 0.5).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    r = max(1, int(0.1 * sw / f))
+    small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    grown = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+    support = grown | replace
+    if category == "dress" or (category == "lower" and "crotch" not in cut.keypoints):
+        support |= hip_line_below(analysis)
+    return feather(support, 1.5)
+
+
+def front_of_garment(analysis: PersonAnalysis, parse: PersonParse, warped: WarpedGarment, category: str) -> np.ndarray:
+    """Bool HxW: what stays in front of the new garment. The face, hair falling over the
+    shoulders and the hands always; the forearms in front of the garment's body but not of its
+    sleeves (a sleeve covers its forearm); for trousers, the top that is kept (worn over them)."""
+    protect = analysis.face_mask | analysis.hair_mask
+    palms = analysis.palms_mask if analysis.palms_mask is not None else analysis.hands_mask
+    protect = protect | palms
+    forearms = analysis.hands_mask & ~palms
+    if warped.sleeve_alpha is not None:
+        forearms &= warped.sleeve_alpha < 0.5
+    protect |= forearms
+    if category == "lower":
+        protect |= np.isin(parse.labels, (UPPER,))
+    return protect
+
+
+def compose(person_rgb: np.ndarray, analysis: PersonAnalysis, parse: PersonParse, cut: GarmentCutout,
+            warped: WarpedGarment, category: str, extra_replace: np.ndarray | None = None) -> np.ndarray:
+    """The last stage of both engines: the old garment (plus `extra_replace`) taken off, the
+    warped garment laid on, lit like the photo, behind what stays in front; the face exact."""
+    replace = parse.replace_area(category)
+    if extra_replace is not None:
+        replace = replace | extra_replace
+    sw = analysis.shoulder_width
+    base = remove_garment(person_rgb, parse, replace, analysis.person_mask, sw)
+    support = garment_support(analysis, replace, category, cut)
+    protect = front_of_garment(analysis, parse, warped, category)
+    out = blend_garment(person_rgb, warped, support, np.ones(support.shape, bool), protect, cut.background,
+                        scale=sw, base=base)
+    return restore_face(out, person_rgb, analysis.face_mask)
