@@ -16,8 +16,8 @@ import io
 import random
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw

@@ -9,9 +9,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -24,13 +24,13 @@ class Hits:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with self.server.hits.lock:
             self.server.hits.requests.append((self.path, self.headers.get("Host", "")))
         route = self.server.routes.get(self.path.split("?")[0])
@@ -91,7 +91,7 @@ class LoopbackServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

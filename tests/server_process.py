@@ -34,7 +34,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True, timeout: float = 60) -> "ServerProcess":
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> ServerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "run.py", *self.args], cwd=REPO, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)

@@ -346,7 +346,7 @@ def test_controlnet_aux_openpose_is_used_only_with_package_and_weights(
 
     class FakeDetector:
         @classmethod
-        def from_pretrained(cls, path: str) -> "FakeDetector":
+        def from_pretrained(cls, path: str) -> FakeDetector:
             assert Path(path) == folder
             return cls()
 

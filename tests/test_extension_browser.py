@@ -13,21 +13,20 @@ import io
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
-from typing import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
-from tryon_server.auth import hash_token
-
 from tests.browser import artifact, launch_with_extension, require_chromium
 from tests.conftest import LiveServer, fixture_bytes, new_token
 from tests.doubles import InstantEngine
 from tests.shops.shop_server import ShopServer, start_shop_server
+from tryon_server.auth import hash_token
 
 pytestmark = [pytest.mark.browser]
 
@@ -185,7 +184,8 @@ def test_button_sits_on_the_product_picture(page, shop: ShopServer, page_name: s
     [named] = page.get_by_role("button", name=re.compile(r"^Try")).all()
     assert named.is_visible()
     # the shop's `button {text-transform: uppercase; font-family: ... !important}` does not reach it
-    style = page.evaluate(f"() => getComputedStyle(document.querySelector('{HOST}').shadowRoot.querySelector('button')).textTransform")
+    style = page.evaluate(
+        f"() => getComputedStyle(document.querySelector('{HOST}').shadowRoot.querySelector('button')).textTransform")
     assert style == "none"
     page.screenshot(path=str(artifact(f"extension-button-{page_name.removesuffix('.html')}.png")))
 
@@ -308,7 +308,8 @@ def test_click_uploads_the_picture_and_the_popup_shows_the_completed_result(page
     popup = browser.context.new_page()
     popup.set_viewport_size({"width": 380, "height": 900})
     popup.goto(browser.popup_url)
-    popup.wait_for_function("() => { const i = document.getElementById('result-image'); return i && !document.getElementById('result').hidden && i.complete && i.naturalWidth > 0; }")
+    popup.wait_for_function("() => { const i = document.getElementById('result-image'); "
+                            "return i && !document.getElementById('result').hidden && i.complete && i.naturalWidth > 0; }")
     result_src = popup.get_attribute("#result-image", "src")
     assert result_src.startswith(f"{live.url}/api/images/")
     assert popup.get_attribute("#result-open", "href") == result_src
@@ -328,7 +329,9 @@ def test_click_uploads_the_picture_and_the_popup_shows_the_completed_result(page
     # "Try-on ready: see it" opens the toolbar popup (chrome.action.openPopup): Playwright does not
     # list extension popups as pages, so look for it among the browser's targets.
     cdp = browser.context.new_cdp_session(page)
-    popups = lambda: [t for t in cdp.send("Target.getTargets")["targetInfos"] if t["url"].startswith(browser.popup_url)]
+    def popups() -> list[dict]:
+        return [t for t in cdp.send("Target.getTargets")["targetInfos"] if t["url"].startswith(browser.popup_url)]
+
     assert popups() == []
     page.get_by_role("button", name=re.compile(r"^Try-on ready")).click()
     deadline = time.time() + 10

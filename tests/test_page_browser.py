@@ -6,11 +6,10 @@ Screenshots of the first visit and of a result, at 390 px and 1440 px wide, go t
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
-
 import base64
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest

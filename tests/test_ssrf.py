@@ -22,8 +22,16 @@ import pytest
 from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
-from tests.loopback_http import (LoopbackServer, endless_chunks, gzip_of_zeros, hang, redirect_to, serve_bytes,
-                                 serve_encoded, trickle)
+from tests.loopback_http import (
+    LoopbackServer,
+    endless_chunks,
+    gzip_of_zeros,
+    hang,
+    redirect_to,
+    serve_bytes,
+    serve_encoded,
+    trickle,
+)
 from tryon_server.downloads import download_image, is_public_address, resolve_target
 from tryon_server.exceptions import PayloadTooLarge, ValidationFailed
 

@@ -13,8 +13,9 @@ import fcntl
 import gc
 import logging
 import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO, AsyncIterator, Callable
+from typing import IO
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,14 +26,17 @@ from .api import routes as api_routes
 from .config import Settings
 from .db import Database
 from .engines import Engine, create_engine
-from .events import SessionEvents
 from .errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from .events import SessionEvents
 from .exceptions import ConfigError
 from .expiry import expiry_loop
 from .inference import InferenceRunner
 from .metrics import Metrics, watch_loop_lag
 from .middleware import (
-    HostGuardMiddleware, LocalCORSMiddleware, MethodNotAllowedMiddleware, RequestContextMiddleware,
+    HostGuardMiddleware,
+    LocalCORSMiddleware,
+    MethodNotAllowedMiddleware,
+    RequestContextMiddleware,
 )
 from .queue import SessionQueue
 from .ratelimit import RateLimiter
@@ -126,7 +130,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
                 freeze_long_lived_objects()
                 await state.worker.run_forever()
 
-        def worker_stopped(task: asyncio.Task) -> None:
+        def worker_stopped(task: asyncio.Task[None]) -> None:
             # the worker loop never ends on its own: if it does, health must stop saying "ok"
             if task.cancelled() or task.exception() is None:
                 return

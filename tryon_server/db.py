@@ -61,7 +61,7 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._scrub_timer: asyncio.TimerHandle | None = None
-        self._scrub_task: asyncio.Task[None] | None = None
+        self._scrub_task: asyncio.Task[bool] | None = None
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -130,7 +130,8 @@ class Database:
             self._schedule_scrub()
             return False
         try:
-            busy, _frames, _done = await (await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+            row = await (await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()
+            busy = row[0] if row is not None else 1
         except sqlite3.Error as exc:
             log.warning("could not checkpoint the WAL after a deletion: %s", exc)
             return False

@@ -12,8 +12,9 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from .engines.base import Engine
 from .exceptions import InferenceTimeout
@@ -74,7 +75,7 @@ class InferenceRunner:
         future: Future[T] = self._executor.submit(ctx.run, fn, engine)
         try:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._last_overrun = future
             raise InferenceTimeout(f"inference exceeded {timeout_s:.0f}s") from None
 
@@ -87,7 +88,7 @@ class InferenceRunner:
             return
         try:
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), grace_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("inference thread still stuck %.0fs after its deadline: starting a fresh one", grace_s)
             self._abandoned.append(self._executor)
             self._executor.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-
 SECRET_BYTES = 32
 _MAX_EXP_DIGITS = 12
 

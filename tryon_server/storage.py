@@ -11,8 +11,9 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import aiofiles.os
 

@@ -19,8 +19,10 @@ from starlette.routing import Route
 BODY = {
     "session_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "status": "queued", "progress": 0.0,
     "queue_position": 12, "stage": "queued", "category": "upper", "attempts": 0, "result_url": None,
-    "person_image_url": "/api/images/inputs/3f2a9c1d0e8b7a6f5e4d3c2b1a0f9e8d.jpg?exp=1790000000&sig=0123456789abcdef0123456789abcdef",
-    "garment_image_url": "/api/images/inputs/9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b.jpg?exp=1790000000&sig=fedcba9876543210fedcba9876543210",
+    "person_image_url": "/api/images/inputs/3f2a9c1d0e8b7a6f5e4d3c2b1a0f9e8d.jpg"
+                        "?exp=1790000000&sig=0123456789abcdef0123456789abcdef",
+    "garment_image_url": "/api/images/inputs/9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b.jpg"
+                         "?exp=1790000000&sig=fedcba9876543210fedcba9876543210",
     "source_url": None, "page_url": None, "profile_id": None, "metadata": None, "error": None,
     "error_code": None, "created_at": "2026-11-22T10:00:00Z", "updated_at": "2026-11-22T10:00:00Z",
     "expires_at": "2026-11-23T10:00:00Z", "kept": False,

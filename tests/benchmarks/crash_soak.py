@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["unfinished"] = len(report.unfinished)
     figures["orphans_after_sweep"] = report.orphans_after_sweep[:20]
     print(json.dumps(figures, indent=2, default=str))
-    ok = (not report.lost and not report.unfinished and not report.regressions and not report.missing_files and not report.orphans_after_sweep
+    ok = (not report.lost and not report.unfinished and not report.regressions and not report.missing_files
+          and not report.orphans_after_sweep
           and report.integrity == "ok" and report.poll_5xx == 0 and report.database_locked == 0
           and report.completed + report.failed == len(report.accepted))
     print("PASS" if ok else "FAIL")

@@ -215,8 +215,9 @@ def tiny_configs() -> dict[str, dict[str, Any]]:
                       projection_class_embeddings_input_dim=6 * 8 + 32, conditioning_embedding_out_channels=[8, 8, 16, 16])
     vae = copy.deepcopy(SDXL_VAE)
     vae.update(block_out_channels=[8, 16, 16, 16], layers_per_block=1, norm_num_groups=8, sample_size=128)
-    text = dict(SDXL_TEXT_ENCODER, hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, projection_dim=32)
-    text_2 = dict(SDXL_TEXT_ENCODER_2, hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, projection_dim=32)
+    tiny_text = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, projection_dim=32)
+    text = dict(SDXL_TEXT_ENCODER, **tiny_text)
+    text_2 = dict(SDXL_TEXT_ENCODER_2, **tiny_text)
     return {"unet": unet, "controlnet": controlnet, "vae": vae, "text": text, "text_2": text_2}
 
 
@@ -228,11 +229,16 @@ def full_configs() -> dict[str, dict[str, Any]]:
 def build_models(configs: dict[str, dict[str, Any]], device: str, dtype: Any, vae_fp16_fix: bool) -> Any:
     """Random-weight pipeline wrapped in the engine's LoadedModels."""
     import torch
-    from diffusers import (AutoencoderKL, ControlNetModel, EulerDiscreteScheduler,
-                           StableDiffusionXLControlNetInpaintPipeline, UNet2DConditionModel)
+    from diffusers import (
+        AutoencoderKL,
+        ControlNetModel,
+        EulerDiscreteScheduler,
+        StableDiffusionXLControlNetInpaintPipeline,
+        UNet2DConditionModel,
+    )
+    from tiny_models import write_tiny_clip_tokenizer
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from tiny_models import write_tiny_clip_tokenizer
     from tryon_server.engines.diffusion.loading import LoadedModels, prepare_pipeline
 
     tok_dir = Path(tempfile.mkdtemp(prefix="bench-tokenizer-"))

@@ -21,15 +21,30 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-from PIL import Image
+from typing import Any
 
 from harness import (
-    BENCH_DIR, REPO, ServerProcess, counter, garment_jpeg, histogram, histogram_quantile, jpeg_of_size,
-    load_average, machine, median, multipart_body, percentile, run_bare, run_server, small_png, wrk,
+    BENCH_DIR,
+    REPO,
+    ServerProcess,
+    counter,
+    garment_jpeg,
+    histogram,
+    histogram_quantile,
+    jpeg_of_size,
+    load_average,
+    machine,
+    median,
+    multipart_body,
+    percentile,
+    run_bare,
+    run_server,
+    small_png,
+    wrk,
 )
+from PIL import Image
 
 INSTANT = "tests.doubles:instant_engine"
 RESULTS = BENCH_DIR / "RESULTS.md"
@@ -197,7 +212,7 @@ def bench_queue(repeats: int, seconds: float) -> dict[str, Any]:
                         script=BENCH_DIR / "post_session.lua", env=env)
                 submitted_s = time.perf_counter() - t0
                 accepted = w.requests
-                if w.errors or not wait_until(lambda: completed(srv) >= accepted, 300, 0.05):
+                if w.errors or not wait_until(lambda n=accepted: completed(srv) >= n, 300, 0.05):
                     raise RuntimeError(f"queue run: {w.errors} errors, {completed(srv)} of {accepted} completed")
                 total_s = time.perf_counter() - t0
                 cpu_ms = (srv.cpu_s() - cpu0) / accepted * 1000
@@ -253,8 +268,10 @@ def bench_loop_lag(repeats: int, sessions: int, idle_s: float = 4.0) -> dict[str
                                       "garment": ("g.jpg", garment, "image/jpeg")})
                     r.raise_for_status()
                     ids.append(r.json()["session_id"])
-                wait_until(lambda: c.get(f"/api/tryon/sessions/{ids[-1]}").json()["status"] in ("completed", "failed"),
-                           600, 0.25)
+                def last_done(last: str = ids[-1]) -> bool:
+                    return c.get(f"/api/tryon/sessions/{last}").json()["status"] in ("completed", "failed")
+
+                wait_until(last_done, 600, 0.25)
                 statuses = [c.get(f"/api/tryon/sessions/{s}").json()["status"] for s in ids]
             elapsed = time.perf_counter() - t0
             after = histogram(srv.metrics_text(), "tryon_event_loop_lag_seconds")
@@ -268,8 +285,9 @@ def bench_loop_lag(repeats: int, sessions: int, idle_s: float = 4.0) -> dict[str
                          "samples": n, "tryons": statuses.count("completed"), "failed": statuses.count("failed"),
                          "tryon_s": median(tryon_s), "elapsed_s": elapsed, "peak_rss": srv.peak_rss,
                          "idle_rss": srv.idle_rss, "load": load_average()})
-            log(f"loop lag {i + 1}/{repeats}: idle p99 <= {idle_p99 * 1000:.0f} ms; busy p99 <= {p99 * 1000:.0f} ms ({n} samples), max bucket "
-                f"{max_bucket * 1000:.0f} ms; {runs[-1]['tryons']} try-ons, median {runs[-1]['tryon_s']:.2f}s each; "
+            log(f"loop lag {i + 1}/{repeats}: idle p99 <= {idle_p99 * 1000:.0f} ms; busy p99 <= {p99 * 1000:.0f} ms "
+                f"({n} samples), max bucket {max_bucket * 1000:.0f} ms; {runs[-1]['tryons']} try-ons, "
+                f"median {runs[-1]['tryon_s']:.2f}s each; "
                 f"load {runs[-1]['load']}")
     return {"runs": runs, **{k: median([r[k] for r in runs]) for k in ("idle_p99_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
                                                                      "tryon_s", "peak_rss", "idle_rss")}}
@@ -424,7 +442,7 @@ def main() -> int:
     if args.render:
         saved = json.loads(args.render.read_text())
         if "results" not in saved:  # a bare results file
-            mtime = dt.datetime.fromtimestamp(args.render.stat().st_mtime, dt.timezone.utc)
+            mtime = dt.datetime.fromtimestamp(args.render.stat().st_mtime, dt.UTC)
             saved = {"results": saved, "command": "python tests/benchmarks/server_overhead.py --write",
                      "repeats": args.repeats, "date": mtime.strftime("%Y-%m-%d %H:%M UTC")}
         if "submission" in saved["results"]:  # JSON turned the connection counts into strings
@@ -448,7 +466,7 @@ def main() -> int:
     if "startup" in args.only:
         results["startup"] = bench_startup(args.repeats, [INSTANT, "classic"])
     command = "python " + " ".join([str(Path(sys.argv[0]).resolve().relative_to(REPO))] + sys.argv[1:])
-    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = report(results, command, args.repeats, date)
     print(section)
     if args.json:

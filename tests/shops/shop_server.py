@@ -154,7 +154,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = "image/png" if path.suffix == ".png" else "image/jpeg"
         self._send(200, path.read_bytes(), kind)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path
         if path.startswith("/img/"):

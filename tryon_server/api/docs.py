@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
@@ -14,9 +15,11 @@ from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__, schemas
 
-_MODELS = [schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.ProfileOut,
-           schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
-           schemas.ErrorOut, schemas.BodyEstimate]
+_MODELS: list[type[BaseModel]] = [
+    schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.ProfileOut,
+    schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
+    schemas.ErrorOut, schemas.BodyEstimate,
+]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,7 +37,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json("ErrorOut", text[c]) for c in codes}
 
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # a form field the server strips: blank text counts as absent
 _TEXT_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"}
 _IMAGE = {"type": "string", "format": "binary"}

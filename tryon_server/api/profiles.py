@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from .. import images
 from ..auth import require_owner
+from ..db import Row
 from ..exceptions import NotFound, Unauthorized, ValidationFailed
 from ..serialize import profile_json
 from ..state import AppState, get_state
@@ -38,7 +39,7 @@ async def clean_upload(state: AppState, data: bytes, what: str) -> images.CleanI
     return await images.clean_untrusted(data, max_pixels=state.settings.max_image_pixels, what=what)
 
 
-async def load_profile(state: AppState, profile_id: str, owner: str) -> dict:
+async def load_profile(state: AppState, profile_id: str, owner: str) -> Row:
     row = await state.db.fetch_one("get_profile", id=profile_id, owner=owner)
     if row is None:
         raise NotFound("No such profile.", code="profile_not_found")

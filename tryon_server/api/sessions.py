@@ -9,7 +9,8 @@ import logging
 import sqlite3
 import time
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -27,7 +28,7 @@ from ..serialize import session_json
 from ..state import AppState, get_state
 from ..status import TERMINAL, Status
 from ..uploads import read_file_field, read_form, read_json, text_field
-from .profiles import load_profile, clean_upload
+from .profiles import clean_upload, load_profile
 
 log = logging.getLogger("tryon.sessions")
 
@@ -257,7 +258,7 @@ async def session_events(request: Request) -> EventSourceResponse:
                     return
                 try:
                     await asyncio.wait_for(wake.wait(), EVENT_REFRESH_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             state.events.unwatch(session_id, wake)

@@ -224,7 +224,7 @@ def load_openpose_detector(folder: Path, device: str) -> Any | None:
         log.info("%s holds OpenPose weights but controlnet_aux is not installed: using MediaPipe pose", folder)
         return None
     try:
-        from controlnet_aux import OpenposeDetector  # type: ignore[import-not-found]
+        from controlnet_aux import OpenposeDetector
 
         detector = OpenposeDetector.from_pretrained(str(folder))
         if hasattr(detector, "to"):

@@ -92,14 +92,15 @@ def draw_openpose(keypoints: np.ndarray, size: tuple[int, int], scale: float = 1
             360,
             1,
         )
-        cv2.fillConvexPoly(canvas, polygon, tuple(int(c * 0.6) for c in color))
+        cv2.fillConvexPoly(canvas, np.asarray(polygon, np.int32), tuple(int(c * 0.6) for c in color))
     for (x, y, ok), color in zip(keypoints, COLORS):
         if ok >= 0.5:
             cv2.circle(canvas, (int(round(x)), int(round(y))), radius, color, thickness=-1)
     return Image.fromarray(canvas, "RGB")
 
 
-def render_openpose(landmarks: np.ndarray, source_size: tuple[int, int], target_size: tuple[int, int] | None = None) -> Image.Image:
+def render_openpose(landmarks: np.ndarray, source_size: tuple[int, int],
+                    target_size: tuple[int, int] | None = None) -> Image.Image:
     """MediaPipe landmarks measured on a `source_size` (w, h) photo -> an OpenPose image of
     `target_size` (w, h; default the source size), ready to be the ControlNet's condition."""
     target_size = target_size or source_size

@@ -34,7 +34,8 @@ NEGATIVE_PROMPT = (
 )
 PROMPTS: dict[str, str] = {
     "upper": "a photo of a person wearing the shown top, natural fit, realistic fabric folds and shading, sharp details",
-    "lower": "a photo of a person wearing the shown trousers or skirt, natural fit, realistic fabric folds and shading, sharp details",
+    "lower": "a photo of a person wearing the shown trousers or skirt, natural fit, realistic fabric folds and shading, "
+             "sharp details",
     "dress": "a photo of a person wearing the shown dress, natural fit, realistic fabric folds and shading, sharp details",
 }
 CONTROLNET_SCALE = 0.8
