@@ -57,3 +57,26 @@ def test_diffusion_without_weights_refuses_to_start_naming_the_missing_folder(tm
     assert proc.returncode == 2
     assert "cannot start" in proc.stderr
     assert "sdxl-inpainting" in proc.stderr and "models/README.md" in proc.stderr
+
+
+def _auto_lines(monkeypatch, caplog, tmp_path, gpu: bool) -> list[tuple[str, str]]:
+    import tryon_server.engines as engines
+    from tryon_server.config import Settings
+    from tryon_server.engines import resolve_choice
+
+    monkeypatch.setattr(engines, "_cuda_available", lambda: gpu)
+    with caplog.at_level("INFO", logger="tryon.engines"):
+        assert resolve_choice(Settings(models_dir=tmp_path / "no-models", engine="auto")) == "classic"
+    return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "tryon.engines"]
+
+
+def test_auto_without_a_gpu_picks_classic_quietly_and_advises_no_gpu_install(monkeypatch, caplog, tmp_path):
+    [(level, line)] = _auto_lines(monkeypatch, caplog, tmp_path, gpu=False)
+    assert level == "INFO" and "no CUDA GPU" in line
+    assert "pip install" not in line and "[diffusion]" not in line and "models" not in line
+
+
+def test_auto_on_a_gpu_without_the_gpu_engines_warns_with_what_is_missing(monkeypatch, caplog, tmp_path):
+    [(level, line)] = _auto_lines(monkeypatch, caplog, tmp_path, gpu=True)
+    assert level == "WARNING" and "CUDA GPU is present" in line
+    assert "catvton cannot run" in line and "diffusion cannot run" in line

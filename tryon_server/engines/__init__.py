@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import shutil
+from pathlib import Path
 
 from ..config import Settings
 from ..exceptions import ConfigError
@@ -56,10 +58,12 @@ def _diffusion_unavailable_reason(settings: Settings) -> str | None:
 
 
 def _cuda_available() -> bool:
+    """A CUDA GPU can be used here: torch says so or, with torch not installed, NVIDIA's driver is
+    loaded (then installing the GPU engines would help, which is worth saying)."""
     try:
         import torch
     except ImportError:
-        return False
+        return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
     return bool(torch.cuda.is_available())
 
 
@@ -77,17 +81,19 @@ def resolve_choice(settings: Settings) -> str:
         # best first: CatVTON conditions every step on the garment photo; SDXL repaints a warp
         reasons = {name: why(settings) for name, why in unavailable.items()}
         ready = [name for name, reason in reasons.items() if reason is None]
-        if ready and _cuda_available():
+        gpu = _cuda_available()
+        if ready and gpu:
             skipped = "".join(f"; not {name}: {reason}" for name, reason in reasons.items() if reason and name != ready[0])
             log.info("engine auto: using %s because its weights are in %s and a CUDA GPU is present%s",
                      ready[0], settings.models_dir, skipped)
             return ready[0]
-        if ready:
-            why = (f"no CUDA GPU was found for {' or '.join(ready)} (the GPU engines take many minutes per "
-                   "try-on on a CPU)")
-        else:
-            why = "; ".join(f"{name} cannot run: {reason}" for name, reason in reasons.items())
-        log.warning("engine auto: using classic because %s", why)
+        if not gpu:
+            # classic is the right engine here: no advice to install gigabytes that could not help
+            log.info("engine auto: using classic because no CUDA GPU was found%s (the GPU engines take many "
+                     "minutes per try-on on a CPU)", f" for {' or '.join(ready)}" if ready else "")
+            return "classic"
+        why = "; ".join(f"{name} cannot run: {reason}" for name, reason in reasons.items())
+        log.warning("engine auto: using classic although a CUDA GPU is present, because %s", why)
         return "classic"
     elif choice != "classic" and ":" not in choice:
         raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, catvton, diffusion or package.module:factory.")
