@@ -24,8 +24,10 @@ import numpy as np
 from PIL import Image
 
 from ...config import Settings
-from ...vision.blend import blend_garment, restore_face
+from ...vision.blend import restore_face
+from ...vision.compose import compose
 from ...vision.garment import cut_out
+from ...vision.parsing import parse_person
 from ...vision.person import P, PersonAnalyzer, require_landmarks
 from ...vision.regions import garment_region_mask
 from ...vision.warp import warp_garment
@@ -107,7 +109,7 @@ class DiffusionEngine:
         cut = cut_out(job.garment, job.category)
         warped = warp_garment(cut, analysis, job.category)
         mask |= (warped.alpha > 0.5) & ~(analysis.face_mask | analysis.hair_mask | analysis.hands_mask)
-        start = _with_garment(person_rgb, warped, mask, analysis, cut.background)
+        start = _with_garment(person_rgb, warped, mask, analysis, cut, job.category)
 
         # 4. SDXL inpainting + ControlNet OpenPose, at a working size SDXL likes
         stage("diffusion")
@@ -184,7 +186,8 @@ def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, pa
     """Bool HxW: the area a GPU engine repaints for `category` on this photo, from our parsing
     (the optional Segformer `parser` when loaded), dilated a little, never face, hair or hands.
     Both GPU engines call this one function, so a better parser improves both."""
-    region = garment_region_mask(analysis, category)
+    # what the pose says the garment covers, and the clothes our parser sees there now
+    region = garment_region_mask(analysis, category) | parse_person(person_rgb, analysis).replace_area(category)
     labels = parser.parse(person_rgb) if parser is not None else None
     hip_y = float(np.mean(analysis.landmarks[[P.LEFT_HIP, P.RIGHT_HIP], 1]))
     dilate = max(2, int(round(0.012 * max(analysis.size))))
@@ -194,18 +197,13 @@ def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, pa
     )
 
 
-def _with_garment(person_rgb: np.ndarray, warped: Any, mask: np.ndarray, analysis: Any, background: np.ndarray) -> np.ndarray:
-    """The diffusion's starting image: the classic engine's result (the warped garment, lit and
-    shaded like the photo) over the person, with the rest of the masked area (the old garment
-    where the new one does not reach) blurred to a neutral base so its colour does not leak in."""
-    base = person_rgb.copy()
-    leftover = mask & (warped.alpha < 0.5)
-    if leftover.any():
-        k = max(3, int(0.04 * max(person_rgb.shape[:2])) | 1)
-        blurred = cv2.GaussianBlur(person_rgb, (k, k), 0)
-        base[leftover] = blurred[leftover]
-    protect = analysis.face_mask | analysis.hair_mask | analysis.hands_mask
-    return blend_garment(base, warped, analysis.person_mask, mask, protect, background, scale=analysis.shoulder_width)
+def _with_garment(person_rgb: np.ndarray, warped: Any, mask: np.ndarray, analysis: Any, cut: Any,
+                  category: str) -> np.ndarray:
+    """The diffusion's starting image: the classic engine's picture (the old garment taken off
+    over the whole masked area, the warped garment laid on, lit and shaded like the photo), so
+    the old garment's colour never leaks into what the model repaints."""
+    parse = parse_person(person_rgb, analysis)
+    return compose(person_rgb, analysis, parse, cut, warped, category, extra_replace=mask & (warped.alpha < 0.5))
 
 
 def match_histograms(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
