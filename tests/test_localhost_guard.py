@@ -93,8 +93,23 @@ def test_cors_refuses_every_other_origin(server_factory, origin):
     assert "access-control-allow-origin" not in pre.headers
     simple = httpx.get(live.url + "/api/health", headers={"Origin": origin})
     assert "access-control-allow-origin" not in simple.headers
-    token = httpx.post(live.url + "/api/tokens", headers={"Origin": origin})
+    token = httpx.post(live.url + "/api/tokens", headers={"Origin": origin, "Content-Type": "text/plain"})
     assert "access-control-allow-origin" not in token.headers  # a page cannot read a token it made
+    # ...nor make one: a "simple" cross-site POST is sent without a preflight, so it is refused
+    assert token.status_code == 403 and token.json()["error"]["code"] == "cross_site_refused"
+    assert live.state.known_tokens == set()
+
+
+def test_the_servers_own_page_and_the_extension_can_still_write(server_factory):
+    live = server_factory(InstantEngine)
+    port = live.url.rsplit(":", 1)[1]
+    for origin in (EXTENSION_ORIGIN, f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+        assert httpx.post(live.url + "/api/tokens", headers={"Origin": origin}).status_code == 201, origin
+    # same origin under a name given with --allowed-hosts (the page served as http://NAME:PORT)
+    live.stop()
+    named = server_factory(InstantEngine, allowed_hosts=("tryon.lan",))
+    r = httpx.post(named.url + "/api/tokens", headers={"Host": f"tryon.lan:{port}", "Origin": f"http://tryon.lan:{port}"})
+    assert r.status_code == 201, r.text
 
 
 def test_cors_never_allows_credentials_or_wildcards(server_factory):

@@ -50,6 +50,20 @@ def test_one_client_address_is_limited_and_another_address_is_not(server_factory
         assert quiet.post("/api/tokens").status_code == 201  # its own budget
 
 
+def test_a_flood_of_token_creation_does_not_lock_out_the_users_own_token(server_factory):
+    """An adversarial review made ~300 tokens from one address (as a web page in the user's
+    browser could) and the user's page and extension, on the same address, got 429."""
+    live = server_factory(InstantEngine, rate_limit_per_minute=5)
+    with client_from(live, "127.0.0.2") as user:
+        token = user.post("/api/tokens").json()["token"]
+        for _ in range(4):
+            assert user.post("/api/tokens").status_code == 201
+        assert_429(user.post("/api/tokens"))  # token creation is limited on its own...
+        mine = {"Authorization": f"Bearer {token}"}
+        assert [user.get("/api/profiles", headers=mine).status_code for _ in range(5)] == [200] * 5  # ...not with it
+        assert_429(user.get("/api/profiles", headers=mine))
+
+
 def test_one_token_is_limited_across_client_addresses(server_factory):
     live = server_factory(InstantEngine, rate_limit_per_minute=6)
     with client_from(live, "127.0.0.4") as issuer:

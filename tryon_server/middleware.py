@@ -125,6 +125,13 @@ def _host_name(host_header: str) -> str:
     return found.group(1) or found.group(2) or ""
 
 
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class HostGuardMiddleware:
     """Refuses requests whose Host is not this server's own name: a page on evil.example that
     rebinds its DNS name to 127.0.0.1 still sends `Host: evil.example`, and gets 403."""
@@ -191,10 +198,33 @@ class LocalCORSMiddleware(CORSMiddleware):
     """Starlette's CORS, with a fast path for requests that carry no `Origin` header (the page's
     own same-origin GETs, scripts, curl): for those Starlette only merges "Origin" into the
     `Vary` header, which is exactly what this does, without building Headers objects twice
-    and wrapping `send` in a partial on every status poll."""
+    and wrapping `send` in a partial on every status poll.
+
+    CORS only stops a foreign page from *reading* an answer: a "simple" cross-site POST (a form,
+    or fetch with text/plain) is sent without a preflight and runs. Browsers always name the page
+    in `Origin` on such a request, so one that writes (any method but GET/HEAD/OPTIONS) from an
+    origin that is neither allowed nor this server's own is refused before it does anything: a
+    website could otherwise create tokens from your browser by the hundred and use up your
+    address's rate limit (non-browser clients send no Origin and are not affected)."""
+
+    def _cross_site_write(self, scope: Scope) -> bool:
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return False
+        origin = _raw_header(scope, b"origin")
+        if self.is_allowed_origin(origin):
+            return False
+        same_origin = f"{scope.get('scheme', 'http')}://{_raw_header(scope, b'host')}"
+        return origin.lower() != same_origin.lower()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or any(k == b"origin" for k, _ in scope["headers"]):
+        if scope["type"] == "http" and any(k == b"origin" for k, _ in scope["headers"]):
+            if self._cross_site_write(scope):
+                await _send_error(send, 403, "cross_site_refused",
+                                  "This server does not take requests that other websites make in your browser.")
+                return
+            await super().__call__(scope, receive, send)
+            return
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
 

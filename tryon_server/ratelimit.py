@@ -38,5 +38,11 @@ class RateLimiter:
         keys = [f"ip:{client}"] + ([f"tok:{token_hash}"] if token_hash else [])
         self._check(self._general, *keys)
 
+    def check_token_creation(self, client: str) -> None:
+        """Creating tokens has a bucket of its own, of the same size: a flood of them (from a
+        script, or from pages in the user's browser before the Origin check) cannot use up the
+        budget the user's page and extension spend with their token from that address."""
+        self._check(self._general, f"newtok:{client}")
+
     def check_submit(self, client: str, token_hash: str) -> None:
         self._check(self._submit, f"sip:{client}", f"stok:{token_hash}")

@@ -12,7 +12,7 @@ from ..state import get_state
 
 async def issue_token(request: Request) -> JSONResponse:
     state = get_state(request)
-    state.limiter.check_request(client_address(request), None)
+    state.limiter.check_token_creation(client_address(request))
     return JSONResponse({"token": await create_token(state)}, status_code=201)
 
 
