@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import pytest
 
+from tests.conftest import fixture_bytes, image_bytes, new_token
+from tests.garments import draw_top
 from tests.server_process import ServerProcess
+from tests.test_rate_limits import GatedEngine
+from tryon_server.app import MAX_STREAMS_PER_TOKEN
 
 
 @pytest.fixture
@@ -122,3 +127,36 @@ def test_connections_beyond_the_limit_get_503(start):
     while httpx.get(server.url + "/api/health").status_code != 200:
         assert time.monotonic() < deadline, "the server did not take connections again"
         time.sleep(0.1)
+
+
+def test_event_streams_per_token_are_capped(server_factory):
+    """A live session's event stream stays open while it runs: one token may hold
+    MAX_STREAMS_PER_TOKEN of them, one more gets 429, another token is not affected, and the
+    count falls as streams close."""
+    engine = GatedEngine()
+    live = server_factory(lambda: engine)
+    token = new_token(live)
+    try:
+        with live.client(token) as c:
+            r = c.post("/api/tryon/sessions", files={"person": ("me.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg"),
+                                                     "garment": ("top.png", image_bytes(draw_top()), "image/png")})
+            assert r.status_code == 202, r.text
+            events = f"/api/tryon/sessions/{r.json()['session_id']}/events"
+        with ExitStack() as stack:
+            clients = [stack.enter_context(live.client(token)) for _ in range(MAX_STREAMS_PER_TOKEN + 1)]
+            streams = [stack.enter_context(cl.stream("GET", events)) for cl in clients[:MAX_STREAMS_PER_TOKEN]]
+            assert all(s.status_code == 200 for s in streams)
+            extra = clients[-1].get(events)
+            assert extra.status_code == 429 and extra.json()["error"]["code"] == "too_many_streams"
+            assert int(extra.headers["Retry-After"]) > 0
+            with live.client(new_token(live)) as other:  # someone else's token: not counted together
+                assert other.get(events).status_code == 404
+            streams[0].close()
+            deadline = time.monotonic() + 5
+            while (again := clients[-1].stream("GET", events).__enter__()).status_code != 200:
+                again.close()
+                assert time.monotonic() < deadline, "the closed stream was never counted off"
+                time.sleep(0.1)
+            again.close()
+    finally:
+        engine.gate.set()

@@ -31,14 +31,15 @@ from .events import SessionEvents
 from .exceptions import ConfigError
 from .expiry import expiry_loop
 from .inference import InferenceRunner
+from .manager import SessionManager
 from .metrics import Metrics, watch_loop_lag
 from .middleware import (
     HostGuardMiddleware,
     LocalCORSMiddleware,
     MethodNotAllowedMiddleware,
     RequestContextMiddleware,
+    StreamLimitMiddleware,
 )
-from .queue import SessionQueue
 from .ratelimit import RateLimiter
 from .signing import UrlSigner, load_or_create_secret
 from .state import AppState
@@ -52,6 +53,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = next((d for d in (_PACKAGE_DIR / "static", _PACKAGE_DIR.parent / "static") if d.is_dir()),
                   _PACKAGE_DIR.parent / "static")
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+# live progress streams (server-sent events) one token may hold open at once
+MAX_STREAMS_PER_TOKEN = 10
 
 
 def lock_data_dir(data_dir: Path) -> IO[bytes]:
@@ -101,12 +104,12 @@ def build_state(settings: Settings, engine_factory: Callable[[], Engine]) -> App
     db = Database(settings.db_path)
     storage = Storage(settings.data_dir / "images")
     signer = UrlSigner(load_or_create_secret(settings.data_dir / "secret.key"), settings.signed_url_ttl_s)
-    queue = SessionQueue(db, settings.max_attempts, settings.retention_seconds)
     events = SessionEvents()
+    sessions = SessionManager(settings, db, storage, events, metrics)
     runner = InferenceRunner(engine_factory)
-    worker = Worker(settings, db, storage, queue, events, runner, metrics)
+    worker = Worker(settings, sessions, storage, events, runner, metrics)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.submit_limit_per_minute)
-    return AppState(settings=settings, db=db, storage=storage, signer=signer, queue=queue, events=events,
+    return AppState(settings=settings, db=db, storage=storage, signer=signer, sessions=sessions, events=events,
                     runner=runner, worker=worker, metrics=metrics, limiter=limiter)
 
 
@@ -121,7 +124,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         lock = lock_data_dir(settings.data_dir)  # before anything touches the database or files
         state.storage.prepare()
         await state.db.connect()
-        recovered = await state.queue.recover()  # before any new work can be accepted
+        recovered = await state.sessions.recover()  # before any new work can be accepted
         tasks = [asyncio.create_task(expiry_loop(state), name="expiry"),
                  asyncio.create_task(watch_loop_lag(state.metrics), name="loop-lag")]
 
@@ -145,7 +148,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
         try:
             yield
         finally:
-            state.worker.stop()
+            state.sessions.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -178,6 +181,7 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
             ),
             Middleware(CatchAllMiddleware),
             Middleware(MethodNotAllowedMiddleware, routes=api_routes),
+            Middleware(StreamLimitMiddleware, per_token=MAX_STREAMS_PER_TOKEN),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
     )

@@ -1,12 +1,14 @@
 """Pure ASGI middleware: request id + access log + metrics, the Host guard, CORS, and 405s.
 
 Order (outermost first): RequestContext, HostGuard, LocalCORS (Starlette's, with a fast path for
-requests without Origin), MethodNotAllowed, then the routes. They work on raw header lists: a
+requests without Origin, and cross-site writes refused), MethodNotAllowed, StreamLimit (event
+streams per token), then the routes. They work on raw header lists: a
 status poll passes through all of them, and Headers objects cost microseconds each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -125,10 +127,12 @@ def _host_name(host_header: str) -> str:
     return found.group(1) or found.group(2) or ""
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(send: Send, status: int, code: str, message: str,
+                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -152,6 +156,41 @@ class HostGuardMiddleware:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+class StreamLimitMiddleware:
+    """At most `per_token` server-sent event streams open at once for one bearer token; one more
+    gets 429 with Retry-After. A stream holds a connection and a watcher for as long as its
+    session runs (minutes): without a cap one token could open thousands. Counted here, around
+    the whole response, so the count falls when a stream ends however it ends."""
+
+    _STREAM_PATH = re.compile(r"^/api/tryon/sessions/[^/]+/events$")
+
+    def __init__(self, app: ASGIApp, per_token: int) -> None:
+        self.app = app
+        self.per_token = per_token
+        self.open: dict[str, int] = {}  # a digest of the Authorization header -> streams open
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not self._STREAM_PATH.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        # the header's digest, not the token: a forged header is counted too, and 401s at once
+        key = hashlib.sha256(_raw_header(scope, b"authorization").encode("latin-1")).hexdigest()
+        if self.open.get(key, 0) >= self.per_token:
+            await _send_error(send, 429, "too_many_streams",
+                              f"Too many live progress streams are open for this token (at most {self.per_token}); "
+                              "close some and try again.", headers=[(b"retry-after", b"5")])
+            return
+        self.open[key] = self.open.get(key, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            left = self.open[key] - 1
+            if left:
+                self.open[key] = left
+            else:
+                del self.open[key]
 
 
 class MethodNotAllowedMiddleware:
