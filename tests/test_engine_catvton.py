@@ -587,3 +587,35 @@ def test_server_delete_interrupts_a_running_catvton_session(catvton_server) -> N
     found = re.search(r"catvton interrupted after step (\d+) of (\d+)", log_path.read_text())
     assert found, log_path.read_text()[-3000:]
     assert found.group(2) == "100" and int(found.group(1)) < 60
+
+
+# --- the licence on the demo page's footer -----------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_page_footer_shows_the_engines_licence(server_factory, tmp_path: Path) -> None:
+    """Whenever an engine with licensed weights runs, the page says so; otherwise it says nothing."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS, require_chromium
+    from tests.conftest import free_port
+    from tests.doubles import InstantEngine
+
+    class LicensedEngine(InstantEngine):
+        licence = LICENCE
+
+    licensed = server_factory(lambda: LicensedEngine())
+    plain = server_factory(lambda: InstantEngine(), port=free_port(), data_dir=tmp_path / "plain")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(licensed.url)
+            expect(page.locator("#server-status")).to_contain_text("Server ready")
+            expect(page.locator("#engine-licence")).to_be_visible()
+            expect(page.locator("#engine-licence")).to_have_text(LICENCE)
+            page.goto(plain.url)
+            expect(page.locator("#server-status")).to_contain_text("Server ready")
+            expect(page.locator("#engine-licence")).to_be_hidden()
+        finally:
+            browser.close()
