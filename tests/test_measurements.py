@@ -21,8 +21,16 @@ from tests.bodies import standing_person
 from tests.conftest import image_bytes, new_token
 from tryon_server.api.body import parse_body_options
 from tryon_server.exceptions import InputRejected, ValidationFailed
-from tryon_server.measurements import (GIRTHS, LENGTHS, TARGETS, body_model, estimate_body, pick_sizes, size_chart,
-                                      size_for)
+from tryon_server.measurements import (
+    GIRTHS,
+    LENGTHS,
+    TARGETS,
+    body_model,
+    estimate_body,
+    pick_sizes,
+    size_chart,
+    size_for,
+)
 from tryon_server.vision.person import P, PersonAnalysis, PersonAnalyzer
 
 FIXTURES = Path(__file__).parent / "fixtures"

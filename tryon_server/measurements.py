@@ -766,20 +766,21 @@ def estimate_body(analysis: PersonAnalysis, height_cm: float, sex: str | None = 
     # resized copy cannot jump from one side of a threshold to the other).
     for name in list(readings):
         others = {k: v for k, v in observed.items() if k != name}
-        pred = model.predict(others, targets=(name,), sex=sex)[0][name]
+        expected = model.predict(others, targets=(name,), sex=sex)[0][name]
         value, sd = observed[name]
-        gap = math.log(value) - math.log(pred.value)
-        z = gap / math.hypot(pred.sd_log, sd / value)
+        gap = math.log(value) - math.log(expected.value)
+        z = gap / math.hypot(expected.sd_log, sd / value)
+        note = readings[name].note
         if abs(z) > SCREEN_Z:
-            observed[name] = (value, value * math.sqrt(max((gap / SCREEN_Z) ** 2 - pred.sd_log**2, 0.0)))
+            observed[name] = (value, value * math.sqrt(max((gap / SCREEN_Z) ** 2 - expected.sd_log**2, 0.0)))
             if abs(z) > SCREEN_Z + 0.5:  # said only when it matters
                 part, bigger, smaller = PARTS[name]
                 plural = part in ("shoulders", "hips", "legs")
                 notes.append(f"Your {part} look{'' if plural else 's'} {bigger if z > 0 else smaller} in the photo "
                              f"than a body of your height is likely to have (loose clothes, a bag or an arm?): "
                              f"{'they were' if plural else 'it was'} mostly estimated from the rest of you.")
-        elif readings[name].note:
-            notes.append(readings[name].note)
+        elif note:
+            notes.append(note)
     limit = CHI2_95[len(observed)]
     if model.distance(observed, sex) > limit:
         lo, hi = 1.0, 30.0  # the factor on the readings' noise that puts them on the 95th percentile

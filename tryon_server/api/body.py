@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from PIL import Image
 from starlette.requests import Request
@@ -48,10 +48,10 @@ def _analyzer_for(engine: object):
     return _own_analyzer
 
 
-def parse_body_options(sex: str | None, weight: str | None) -> dict:
+def parse_body_options(sex: str | None, weight: str | None) -> dict[str, Any]:
     """The optional `sex` ('female'/'male': the survey model is fitted per sex) and `weight_kg`
     (the strongest single predictor of the waist) as keyword arguments for estimate_body."""
-    options: dict = {}
+    options: dict[str, Any] = {}
     if sex is not None:
         if sex.lower() not in ("female", "male"):
             raise ValidationFailed("sex must be 'female' or 'male', or left out.", code="bad_sex")
@@ -66,7 +66,7 @@ def parse_body_options(sex: str | None, weight: str | None) -> dict:
     return options
 
 
-def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options) -> dict:
+def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options: Any) -> dict:
     import numpy as np
 
     from ..measurements import estimate_body
@@ -76,14 +76,14 @@ def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm:
     analyzer = _analyzer_for(engine)
     # the photo and its mirror image, averaged: the same answer for both, steadier than either;
     # a view where no person is found is left out, so the order of the two never matters
-    views, refusal = [], None
+    views, refusals = [], []
     for pixels in (np.asarray(rgb), np.ascontiguousarray(np.asarray(rgb)[:, ::-1])):
         try:
             views.append((analyzer.analyze(pixels, key=None), pixels))
         except InputRejected as err:
-            refusal = err
+            refusals.append(err)
     if not views:
-        raise refusal
+        raise refusals[0]
     (analysis, pixels), mirror = views[0], (views[1][0] if len(views) > 1 else None)
     # the pixels too: an arm lying against the body is told from it by colour
     return estimate_body(analysis, height_cm, image=pixels, mirror=mirror, **options)
