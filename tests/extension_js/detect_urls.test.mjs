@@ -1,4 +1,4 @@
-// Unit tests of the URL handling inside the content script's detector (static/extension/content/detect.js):
+// Unit tests of the content script's URL handling (static/extension/content/urls.js):
 // srcset and data-bgset parsing, CSS url() reading, the ranking of a background picture's addresses
 // and the image key that matches a CDN's size variants. Run by
 // tests/test_extension_js.py with `node --test`; the DOM-level detection is proven in Chromium
@@ -12,9 +12,9 @@ function loadDetector(baseURI = "https://shop.example/products/tee") {
   const context = { document: { baseURI }, URL, console };
   context.globalThis = context;
   vm.createContext(context);
-  const source = readFileSync(new URL("../../static/extension/content/detect.js", import.meta.url), "utf8");
+  const source = readFileSync(new URL("../../static/extension/content/urls.js", import.meta.url), "utf8");
   vm.runInContext(source, context);
-  return context.__tryOn.detect;
+  return context.__tryOn.urls;
 }
 
 const detector = loadDetector();

@@ -1,192 +1,54 @@
-// Product image detection, run on every page by the content script. Shops' DOMs differ and
-// change, so it tries the most reliable signals first and only then looks at the layout:
+// Product picture detection, run on every page by the content script.
 //
-//   1. JSON-LD Product.image          (what the shop tells search engines its product looks like)
-//   2. <meta property="og:image">      (what it shows when the page is shared)
-//   3. images inside [data-testid*="product"]   (React / Next.js shops)
-//   4. images in classic product containers (.pdp-image, .product-image, .product__media, ...)
-//   5. the largest visible image       (last resort)
+// First the page must look like a product page: page.js weighs its signals (structured data, a
+// price, an add-to-cart control, a price printed next to the title...). Then every picture a
+// shopper can see is a candidate and gets a score from the evidence for it, none of which decides
+// alone:
 //
-// "Image" means an <img>, or an element that paints the picture as a CSS background-image (older
+//   structured data   JSON-LD Product.image, microdata itemprop=image, og:image, twitter:image:
+//                     the same picture in any size (1) or another rendition of it (0.6), by weight
+//   layout            its size, its distance to the product's title, its place on the page
+//   containers        a product gallery (.product-gallery, [data-testid*=product], a zoom link...)
+//   hints             class names and file names ("thumb", "swatch", "banner"): a penalty, not a verdict
+//   other products    a picture inside a link to another page (a recommendation tile): a penalty
+//
+// and the best one gets the button. `explain()` returns the whole reckoning for debugging.
+//
+// "Picture" means an <img>, or an element that paints the picture as a CSS background-image (older
 // Shopify themes, zoom galleries), in the page or in any open shadow root (web components such as
-// <product-gallery>); all of them go through the same filters and the same ranking.
-// 1 and 2 count only when a visible image on the page shows that picture (the button needs an
-// image to sit next to). Lazy images (data-src, data-srcset, srcset, <picture> sources, data-bgset)
-// count with their largest candidate. Icons, logos, sprites, thumbnails and banners never count,
-// and a page with no sign of being a product page (structured data, a price, an add-to-cart
-// button) gets none.
+// <product-gallery>). Lazy pictures count with the address their loader will show (data-src,
+// data-srcset, <picture> sources, data-bgset, Amazon's data-old-hires and data-a-dynamic-image, a
+// sibling meta[itemprop=image], any data-* attribute holding a picture address).
 (() => {
   const NS = (globalThis.__tryOn ||= {});
+  const U = NS.urls;
+  const P = NS.page;
 
   const MIN_SIDE = 150; // px on screen: anything smaller is a thumbnail, a swatch or an icon
   const MAX_ASPECT = 2.4; // wider (or taller) than this is a banner or a strip, not a product photo
-  const NOISE = /(^|[^a-z])(logo|logos|icon|icons|sprite|sprites|favicon|avatar|badge|payment|flag|spinner|loader|swatch|swatches|thumb|thumbs|thumbnail|thumbnails|banner|hero|promo)([^a-z]|$)/i;
-  const PLACEHOLDER = /(placeholder|blank|spacer|transparent|pixel|loading|lazy)[^/]*\.(gif|png|svg|webp)(\?|$)/i;
-  const LAZY_ATTRS = ["data-src", "data-lazy-src", "data-original", "data-lazy", "data-url"];
-  const ZOOM_ATTRS = ["data-zoom", "data-zoom-image", "data-zoom-src", "data-large_image", "data-large-image", "data-full", "data-fullsize"];
+  // Never a product photo, on the element itself, its two closest containers or its file name.
+  const NEVER = /(^|[^a-z])(logo|logos|icon|icons|sprite|sprites|favicon|avatar|avatars|payment|payments|flag|flags|spinner|loader|captcha|qrcode|emoji)([^a-z]|$)/i;
+  // Usually not the product photo; the other evidence can overrule it.
+  const HINT_NOT = /(^|[^a-z])(thumb|thumbs|thumbnail|thumbnails|pagination|pager|swatch|swatches|banner|banners|promo|promos|badge|ad|ads|advert|sponsor|sponsored|recommend|recommended|recommendations|related|upsell|crosssell|teaser|rating|review|reviews)([^a-z]|$)/i;
+  const HINT_MAIN = /(^|[^a-z])(main|primary|hero|zoom|zoomable|gallery|pdp|featured|product|large|landing)([^a-z]|$)/i;
   const PRODUCT_CONTAINERS = [
     ".pdp-image", ".pdp-images", ".pdp-gallery", ".product-image", ".product-images", ".product-img",
     ".product__media", ".product__media-item", ".product-media", ".product-gallery", ".product-photo",
     ".product-photos", ".product-single__photo", ".product-single__media", ".woocommerce-product-gallery",
     "#product-gallery", "#product-image", "#productImage", "#main-image", "#imgTagWrapperId",
-    "[itemprop='image']", "[data-product-image]", "[data-product-media]",
+    "[itemprop='image']", "[data-product-image]", "[data-product-media]", "[data-testid*='product' i]",
     "[class*='ProductImage']", "[class*='product-image']", "[class*='productImage']", "[class*='ProductMedia']",
+    "[class*='gallery' i]",
   ].join(",");
   // Lazy-loaders' attributes for backgrounds (lazysizes' bgset, vanilla-lazyload, lozad). Only these
-  // make an element that paints nothing yet a candidate; data-src counts once it paints a picture.
-  // (Not the <img> list: on a <div> or a card, data-url and friends are usually a link, not a picture.)
-  const BG_SRCSET_ATTRS = ["data-bgset"];
+  // make an element that paints nothing yet a candidate.
   const BG_PENDING_ATTRS = ["data-bgset", "data-bg", "data-background", "data-background-image", "data-bg-src"];
-  const BG_LAZY_ATTRS = ["data-bg", "data-background", "data-background-image", "data-bg-src", "data-src"];
   // Elements that never paint a product picture as their background: the page itself, media, ours.
   const NOT_BACKGROUNDS = new Set(["HTML", "BODY", "IMG", "PICTURE", "SOURCE", "VIDEO", "IFRAME", "CANVAS", "SCRIPT",
     "STYLE", "LINK", "META", "NOSCRIPT", "TEMPLATE", "INPUT", "BUTTON", "SELECT", "TEXTAREA", "TRYON-EXTENSION-BUTTON"]);
   const MAX_TEXT_ON_PICTURE = 60; // more text than a badge or a hidden label: a banner or a section, not a photo
   const CHROME_REGIONS = "header, nav, footer, [role='banner'], [role='navigation'], [role='contentinfo']";
-  const ADD_TO_CART = /\b(add to (bag|cart|basket)|buy now|add to shopping bag|in den warenkorb|ajouter au panier|añadir a la cesta|aggiungi al carrello)\b/i;
-
-  // ---- URLs --------------------------------------------------------------------------------
-
-  function absolute(url) {
-    if (typeof url !== "string" || !url.trim()) return null; // new URL("", base) would be the page itself
-    try {
-      const u = new URL(url, document.baseURI);
-      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
-    } catch {
-      return null;
-    }
-  }
-
-  function isPlaceholder(url) {
-    return !url || url.startsWith("data:") || url.startsWith("blob:") || PLACEHOLDER.test(url);
-  }
-
-  /** srcset entries as {url, w}; `w` is the width descriptor, or density × the shown width. */
-  function parseSrcset(text, shownWidth) {
-    const out = [];
-    let rest = String(text || "").trim();
-    while (rest) {
-      const m = rest.match(/^(\S+)\s*/);
-      if (!m) break;
-      let url = m[1];
-      rest = rest.slice(m[0].length);
-      let descriptor = "";
-      if (url.endsWith(",")) {
-        url = url.slice(0, -1);
-      } else {
-        const d = rest.match(/^([^,]*),?\s*/);
-        descriptor = d[1].trim();
-        rest = rest.slice(d[0].length);
-      }
-      let w = shownWidth || 1;
-      // "1200w", "2x", or lazysizes' bgset "1200w 1440h": the width or density is what ranks them.
-      const tokens = descriptor.split(/\s+/);
-      const wm = tokens.map((t) => t.match(/^(\d+(?:\.\d+)?)w$/)).find(Boolean);
-      const xm = tokens.map((t) => t.match(/^(\d+(?:\.\d+)?)x$/)).find(Boolean);
-      if (wm) w = parseFloat(wm[1]);
-      else if (xm) w = parseFloat(xm[1]) * (shownWidth || 1);
-      const abs = absolute(url);
-      if (abs && !isPlaceholder(abs)) out.push({ url: abs, w });
-    }
-    return out;
-  }
-
-  /** lazysizes' data-bgset: srcset lists separated by "|", each with an optional "[media query]". */
-  function parseBgset(text, shownWidth) {
-    return String(text || "").split("|").flatMap((part) => parseSrcset(part.replace(/\[[^\]]*\]/g, " "), shownWidth));
-  }
-
-  /** The url(...) addresses in a CSS background-image value (layers, image-set, quotes); gradients are none. */
-  function cssUrls(value) {
-    const out = [];
-    for (const m of String(value || "").matchAll(/url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^)]*?))\s*\)/g)) {
-      const raw = (m[1] ?? m[2] ?? m[3] ?? "").replace(/\\(.)/g, "$1");
-      const abs = absolute(raw);
-      if (abs && !isPlaceholder(abs)) out.push(abs);
-    }
-    return out;
-  }
-
-  /** The shop's own "full size" addresses (zoom attributes): they beat any srcset width. */
-  function zoomSources(el) {
-    const found = [];
-    for (const attr of ZOOM_ATTRS) {
-      const abs = absolute(el.getAttribute(attr) || "");
-      if (abs && !isPlaceholder(abs)) found.push({ url: abs, w: Number.MAX_SAFE_INTEGER });
-    }
-    return found;
-  }
-
-  /** Addresses from lazy-loading attributes, ranked just above what is shown now. */
-  function lazySources(el, attrs, shown) {
-    const found = [];
-    for (const attr of attrs) {
-      const abs = absolute(el.getAttribute(attr) || "");
-      if (abs && !isPlaceholder(abs)) found.push({ url: abs, w: shown + 1 });
-    }
-    return found;
-  }
-
-  /** Every address this image may show, largest first: srcset, <picture> sources, lazy and zoom attributes. */
-  function imageSources(img) {
-    const shown = img.getBoundingClientRect().width || Number(img.getAttribute("width")) || 0;
-    const found = zoomSources(img);
-    for (const attr of ["srcset", "data-srcset", "data-lazy-srcset"]) {
-      found.push(...parseSrcset(img.getAttribute(attr), shown));
-    }
-    const picture = img.parentElement?.tagName === "PICTURE" ? img.parentElement : null;
-    if (picture) {
-      for (const source of picture.querySelectorAll("source")) {
-        found.push(...parseSrcset(source.getAttribute("srcset") || source.getAttribute("data-srcset"), shown));
-      }
-    }
-    found.push(...lazySources(img, LAZY_ATTRS, shown));
-    const current = absolute(img.currentSrc || img.getAttribute("src") || "");
-    if (current && !isPlaceholder(current) && !(img.complete && img.naturalWidth > 0 && img.naturalWidth <= 2)) {
-      found.push({ url: current, w: img.naturalWidth || shown });
-    }
-    // Stable sort: among equal widths the order above wins (srcset before a plain src).
-    return found.sort((a, b) => b.w - a.w);
-  }
-
-  /**
-   * The same for an element that paints its picture as a CSS background: zoom attributes,
-   * data-bgset, lazy attributes, then what it paints now. The computed value is used, so a url()
-   * from a stylesheet is already resolved against that stylesheet, as the browser loaded it.
-   */
-  function backgroundSources(el, computedBackground) {
-    const shown = el.getBoundingClientRect().width || 0;
-    const found = zoomSources(el);
-    for (const attr of BG_SRCSET_ATTRS) found.push(...parseBgset(el.getAttribute(attr), shown));
-    found.push(...lazySources(el, BG_LAZY_ATTRS, shown));
-    for (const url of cssUrls(computedBackground)) found.push({ url, w: shown });
-    return found.sort((a, b) => b.w - a.w);
-  }
-
-  /** The computed style of `el` when it paints (or will paint, once its lazy-loader runs) a picture as its background, else null. */
-  function backgroundStyle(el) {
-    if (NOT_BACKGROUNDS.has(el.tagName) || el.namespaceURI !== "http://www.w3.org/1999/xhtml") return null;
-    const style = getComputedStyle(el);
-    if (style.backgroundImage.includes("url(")) return style;
-    return BG_PENDING_ATTRS.some((a) => el.hasAttribute(a)) ? style : null;
-  }
-
-  /** A key that survives CDNs' size variants: /img/shirt_800x.jpg and /img/shirt-1200w.jpg?v=2 match. */
-  function imageKey(url) {
-    let u;
-    try {
-      u = new URL(url, document.baseURI);
-    } catch {
-      return null;
-    }
-    const wrapped = u.pathname.endsWith("/_next/image") || u.pathname.endsWith("/_vercel/image");
-    if (wrapped && u.searchParams.get("url")) return imageKey(new URL(u.searchParams.get("url"), u).href);
-    const last = decodeURIComponent(u.pathname.split("/").filter(Boolean).pop() || "").toLowerCase();
-    return last
-      .replace(/\.(jpe?g|png|webp|avif|gif)$/, "")
-      // size suffixes: _800x, _800x1000, -1200w, @2x, and Shopify's named sizes (_grande, _large...)
-      .replace(/([_-]\d{2,4}x\d{0,4}|[_-]\d{2,4}w|@\dx|_(pico|icon|thumb|small|compact|medium|large|grande|original|master))$/, "") || null;
-  }
+  const IMAGE_LINK = /\.(jpe?g|png|webp|avif|gif)(\?|$)|\/is\/image\//i;
 
   // ---- the flat tree: open shadow roots are part of the page a shopper sees ---------------------
 
@@ -195,49 +57,78 @@
     return el.assignedSlot || el.parentElement || el.getRootNode?.().host || null;
   }
 
-  /** Element.closest() that goes on through shadow roots to their hosts. */
-  function closestFlat(el, selector) {
-    for (let a = el; a; a = flatParent(a)) if (a.matches(selector)) return a;
+  /** Element.closest() that goes on through shadow roots to their hosts (at most `depth` steps up). */
+  function closestFlat(el, selector, depth = Infinity) {
+    for (let a = el, i = 0; a && i <= depth; a = flatParent(a), i += 1) if (a.matches(selector)) return a;
     return null;
   }
 
+  // Subtrees no product picture can be in: never rendered, or not content.
+  const SKIP_SUBTREE = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "SVG", "svg", "HEAD", "SELECT", "IFRAME", "VIDEO", "CANVAS", "TRYON-EXTENSION-BUTTON"]);
+
   /**
-   * Every element of the page and of its open shadow roots (nested ones too; closed ones cannot
-   * be read), and those roots. A TreeWalker: iterating querySelectorAll("*") is many times slower.
+   * The elements that may show a picture, in the page and in its open shadow roots (nested ones
+   * too; closed ones cannot be read), each with its computed style, and those roots. One walk, one
+   * computed style per element, and whole subtrees skipped when they are not rendered
+   * (display: none: collapsed menus, hidden templates) or are the site's header, menu or footer.
    */
-  function flatElements() {
-    const elements = [];
+  function pictureElements() {
+    const found = [];
     const roots = [];
+    const filter = (el) => {
+      if (SKIP_SUBTREE.has(el.tagName)) return NodeFilter.FILTER_REJECT;
+      const style = getComputedStyle(el);
+      if (style.display === "none") return NodeFilter.FILTER_REJECT;
+      if (el.matches(CHROME_REGIONS) && !closestFlat(el, "main, article, [role='main']")) return NodeFilter.FILTER_REJECT;
+      if (el.shadowRoot) roots.push(el.shadowRoot);
+      if (el.tagName === "IMG") found.push({ el, style });
+      else if (!NOT_BACKGROUNDS.has(el.tagName) && (style.backgroundImage.includes("url(") || BG_PENDING_ATTRS.some((a) => el.hasAttribute(a)))) {
+        found.push({ el, style });
+      }
+      return NodeFilter.FILTER_ACCEPT;
+    };
     for (let i = -1; i < roots.length; i += 1) {
-      const walker = document.createTreeWalker(i < 0 ? document : roots[i], NodeFilter.SHOW_ELEMENT);
-      for (let el = walker.nextNode(); el; el = walker.nextNode()) {
-        elements.push(el);
-        if (el.shadowRoot && !NOT_BACKGROUNDS.has(el.tagName)) roots.push(el.shadowRoot); // not our own button's
+      const walker = document.createTreeWalker(i < 0 ? document.documentElement : roots[i], NodeFilter.SHOW_ELEMENT, filter);
+      if (i < 0) filter(document.documentElement); // the walker does not filter its root
+      while (walker.nextNode());
+    }
+    return { found, roots };
+  }
+
+  // ---- where a picture's address comes from ----------------------------------------------------
+
+  /** Every address this <img> may show, best first: zoom attributes, srcsets, lazy attributes, what it shows now. */
+  function imageSources(img) {
+    const shown = img.getBoundingClientRect().width || Number(img.getAttribute("width")) || 0;
+    const found = U.attributeSources(img, shown);
+    const picture = img.parentElement?.tagName === "PICTURE" ? img.parentElement : null;
+    if (picture) {
+      for (const source of picture.querySelectorAll("source")) {
+        found.push(...U.parseSrcset(source.getAttribute("srcset") || source.getAttribute("data-srcset"), shown).map((s) => ({ ...s, via: "<source>" })));
       }
     }
-    return { elements, roots };
-  }
-
-  // ---- elements ------------------------------------------------------------------------------
-
-  function describe(el) {
-    // Not the alt text: "T-shirt with logo print" is still a product.
-    return [el.id, typeof el.className === "string" ? el.className : "", el.getAttribute("role")].filter(Boolean).join(" ");
-  }
-
-  function isNoise(img, url) {
-    // The site's header, menu and footer, but not a <header> inside the product's own <main>/<article>.
-    const region = closestFlat(img, CHROME_REGIONS);
-    if (region && !closestFlat(region, "main, article, [role='main']")) return true;
-    if (NOISE.test(describe(img))) return true;
-    // The two closest containers say "thumbnails", "swatches", "logo"... for a whole strip.
-    let parent = flatParent(img);
-    for (let i = 0; i < 2 && parent; i += 1, parent = flatParent(parent)) {
-      if (parent.tagName !== "PICTURE" && NOISE.test(describe(parent))) return true;
+    const current = U.absolute(img.currentSrc || img.getAttribute("src") || "");
+    const tiny = img.complete && img.naturalWidth > 0 && img.naturalWidth <= 2; // a 1×1 lazy placeholder
+    if (current && !U.isPlaceholder(current) && !tiny) found.push({ url: current, w: img.naturalWidth || shown, via: "src" });
+    // A gallery's <a href="big.jpg"> around its picture is the lightbox's full size, when it is the
+    // same picture; a link to another file (the next view, a detail shot) only helps to recognise it.
+    const link = closestFlat(img, "a[href]", 3);
+    const href = link && U.absolute(link.getAttribute("href"));
+    if (href && IMAGE_LINK.test(href) && !U.isPlaceholder(href)) {
+      const same = !current || U.pictureMatch(current, href) === 1 || (U.renditionStem(href) && U.renditionStem(href) === U.renditionStem(current));
+      found.push({ url: href, w: same ? Number.MAX_SAFE_INTEGER - 1 : 0, via: "link" });
     }
-    const path = (() => { try { return new URL(url).pathname; } catch { return ""; } })();
-    return /\.svg$/i.test(path) || NOISE.test(path.split("/").pop() || "");
+    if (!found.length) {
+      // A lazy gallery whose only real address is in a meta[itemprop=image] next to the placeholder.
+      const meta = img.parentElement?.querySelector(":scope > meta[itemprop~='image'], :scope > link[itemprop~='image']");
+      const url = meta && U.absolute(meta.getAttribute("content") || meta.getAttribute("href"));
+      if (url) found.push({ url, w: shown, via: "meta[itemprop=image]" });
+    }
+    // Stable sort: among equal widths the order above wins (srcset before a plain src).
+    return found.sort((a, b) => b.w - a.w);
   }
+
+  // ---- what a shopper sees -----------------------------------------------------------------------
 
   /**
    * The part of `el` a shopper can see, in viewport coordinates: its box clipped by every
@@ -248,8 +139,12 @@
   function visibleRect(el) {
     const r = el.getBoundingClientRect();
     let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
+    // Fully transparent (a zoom overlay's copy, a faded-out slide): seen by nobody. Not <body> or
+    // <html>: anti-flicker snippets fade the whole page in, and the page is what the shopper is about to see.
+    let transparent = getComputedStyle(el).opacity === "0";
     for (let a = flatParent(el); a && a !== document.body && a !== document.documentElement; a = flatParent(a)) {
       const style = getComputedStyle(a);
+      if (style.opacity === "0") transparent = true;
       if (style.overflowX !== "visible" || style.overflowY !== "visible") {
         const c = a.getBoundingClientRect();
         if (style.overflowX !== "visible") [left, right] = [Math.max(left, c.left), Math.min(right, c.right)];
@@ -259,7 +154,7 @@
     }
     left = Math.max(left, 0);
     right = Math.min(right, document.documentElement.clientWidth || window.innerWidth);
-    return right - left > 0 && bottom - top > 0 ? { left, top, right, bottom, width: right - left, height: bottom - top } : null;
+    return right - left > 0 && bottom - top > 0 ? { left, top, right, bottom, width: right - left, height: bottom - top, transparent } : null;
   }
 
   function isShown(el) {
@@ -267,41 +162,86 @@
     if (rect.width < MIN_SIDE || rect.height < MIN_SIDE) return false;
     const aspect = rect.width / rect.height;
     if (aspect > MAX_ASPECT || aspect < 1 / MAX_ASPECT) return false;
-    if (el.checkVisibility && !el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) return false;
+    if (el.checkVisibility && !el.checkVisibility({ checkVisibilityCSS: true })) return false;
     // A slide parked outside its carousel (or a Slick clone) is not the picture on show.
     const seen = visibleRect(el);
-    return Boolean(seen && seen.width >= MIN_SIDE / 2 && seen.height >= MIN_SIDE / 2);
+    return Boolean(seen && !seen.transparent && seen.width >= MIN_SIDE / 2 && seen.height >= MIN_SIDE / 2);
+  }
+
+  /** id, classes and role, with camelCase split ("BVLogo" → "BV Logo") so the word lists see their words. */
+  function describe(el) {
+    // Not the alt text: "T-shirt with logo print" is still a product.
+    const text = [el.id, typeof el.className === "string" ? el.className : "", el.getAttribute("role"), el.getAttribute("data-role")]
+      .filter(Boolean).join(" ");
+    return text.replace(/([a-z\d])([A-Z])/g, "$1 $2").replace(/([A-Z])([A-Z][a-z])/g, "$1 $2");
+  }
+
+  const fileName = (url) => { try { return decodeURIComponent(new URL(url).pathname.split("/").pop() || ""); } catch { return ""; } };
+
+  /** The element and its two closest containers (not a <picture>), as words. */
+  function nearbyWords(el) {
+    const out = [describe(el)];
+    let parent = flatParent(el);
+    for (let i = 0; i < 2 && parent; i += 1, parent = flatParent(parent)) if (parent.tagName !== "PICTURE") out.push(describe(parent));
+    return out.join(" ");
+  }
+
+  /** A link to another page around the picture: a tile of another product, a menu entry, an ad. */
+  function linksElsewhere(el) {
+    const link = closestFlat(el, "a[href]", 6);
+    if (!link) return null;
+    const raw = link.getAttribute("href") || "";
+    if (/^\s*(#|javascript:)/i.test(raw)) return null;
+    if (/^\s*(tel|mailto|sms|whatsapp):/i.test(raw)) return raw; // a contact button's picture
+    const href = U.absolute(raw);
+    if (!href || IMAGE_LINK.test(href)) return null; // a lightbox's full-size picture
+    const to = new URL(href);
+    return to.origin === location.origin && to.pathname === location.pathname ? null : href;
+  }
+
+  /**
+   * More text on it than a badge: a section or a banner. innerText (not textContent: a
+   * <noscript><img></noscript> fallback is not text) only when textContent leaves a doubt, since
+   * innerText lays out the whole subtree: a page-wide wrapper with a background would cost milliseconds.
+   */
+  function tooMuchText(el) {
+    const raw = el.textContent.trim().length;
+    if (raw <= MAX_TEXT_ON_PICTURE) return false;
+    if (raw > 2000) return true;
+    return (el.innerText || "").trim().length > MAX_TEXT_ON_PICTURE;
   }
 
   let lastShadowRoots = [];
 
   /**
-   * The images that could be a product photo, with their best address and their area on screen:
+   * The pictures that could be the product photo, with their addresses and their box:
    * <img> elements and CSS-background pictures, in the page and in its open shadow roots.
    */
   function candidates() {
     const out = [];
-    const { elements, roots } = flatElements();
+    const { found, roots } = pictureElements();
     lastShadowRoots = roots;
-    for (const el of elements) {
+    for (const { el, style } of found) {
       let sources;
       if (el.tagName === "IMG") {
         if (!isShown(el)) continue;
         sources = imageSources(el);
       } else {
-        const style = backgroundStyle(el);
-        if (!style || !isShown(el)) continue;
+        if (!isShown(el)) continue;
         // A tiled background (repeated at its own size) is a texture; one under a headline or a
         // paragraph is a section or a banner. A product photo is scaled to its box (cover, contain,
         // 100%) and has at most a badge or a hidden label on it (innerText, not textContent: a
         // <noscript><img></noscript> fallback inside is not text).
         const tiled = style.backgroundRepeat === "repeat" && style.backgroundSize === "auto";
-        if (tiled || (el.innerText || "").trim().length > MAX_TEXT_ON_PICTURE) continue;
-        sources = backgroundSources(el, style.backgroundImage);
+        if (tiled || tooMuchText(el)) continue;
+        sources = U.backgroundSources(el, style.backgroundImage);
       }
-      if (!sources.length || isNoise(el, sources[0].url)) continue;
+      if (!sources.length) continue;
+      const url = sources[0].url;
+      const words = nearbyWords(el);
+      if (/\.svg(\?|$)/i.test(url) || NEVER.test(words) || NEVER.test(fileName(url))) continue;
       const seen = visibleRect(el);
-      out.push({ element: el, url: sources[0].url, sources, area: seen.width * seen.height });
+      out.push({ element: el, url, sources, words, rect: seen, top: seen.top + window.scrollY, left: seen.left + window.scrollX });
     }
     // A background with another picture inside it is a backdrop (a panel behind the gallery), not
     // a picture of its own.
@@ -309,97 +249,127 @@
     return out.filter((c) => c.element.tagName === "IMG" || !out.some((o) => o !== c && inside(o.element, c.element)));
   }
 
-  // ---- structured data -------------------------------------------------------------------------
+  // ---- the reckoning ---------------------------------------------------------------------------------
 
-  function isProductType(type) {
-    const types = Array.isArray(type) ? type : [type];
-    return types.some((t) => typeof t === "string" && /(^|[/#:])(Product|ProductGroup)$/.test(t));
+  const clamp01 = (x) => Math.max(0, Math.min(1, x));
+
+  /** Product numbers most pictures of the page share (a store's id, a cache folder): they tell no picture apart. */
+  function commonTokens(all) {
+    const counts = new Map();
+    for (const c of all) for (const t of new Set(c.sources.flatMap((s) => U.idTokens(s.url)))) counts.set(t, (counts.get(t) || 0) + 1);
+    const common = new Set();
+    if (all.length >= 4) for (const [t, n] of counts) if (n > all.length / 2) common.add(t);
+    return common;
   }
 
-  /** The first schema.org Product in the page's JSON-LD blocks (arrays, @graph and nesting included). */
-  function jsonLdProduct() {
-    for (const script of document.querySelectorAll('script[type="application/ld+json"]')) {
-      let data;
-      try {
-        data = JSON.parse(script.textContent);
-      } catch {
-        continue; // shops do ship broken JSON-LD
-      }
-      const stack = [data];
-      let guard = 0;
-      while (stack.length && guard++ < 500) {
-        const node = stack.shift();
-        if (Array.isArray(node)) stack.push(...node);
-        else if (node && typeof node === "object") {
-          if (isProductType(node["@type"])) return node;
-          for (const value of Object.values(node)) if (value && typeof value === "object") stack.push(value);
-        }
+  /** Distance in px between two boxes in page coordinates (0 when they overlap). */
+  function gap(a, b) {
+    const dx = Math.max(0, a.left - b.right, b.left - a.right);
+    const dy = Math.max(0, a.top - b.bottom, b.top - a.bottom);
+    return Math.hypot(dx, dy);
+  }
+
+  const pageBox = (rect) => ({ left: rect.left + window.scrollX, right: rect.right + window.scrollX,
+    top: rect.top + window.scrollY, bottom: rect.bottom + window.scrollY });
+
+  /** Each part of a candidate's score, named (the sum decides). */
+  function scoreParts(c, ctx) {
+    const parts = {};
+    // 1. structured data: the best agreement with any picture it names
+    let best = { points: 0 };
+    for (const s of ctx.structured) {
+      for (const source of c.sources) {
+        const level = U.pictureMatch(s.url, source.url, ctx.common);
+        if (level && s.weight * level > best.points) best = { points: s.weight * level, source: s.source, level };
       }
     }
-    return null;
-  }
-
-  function jsonLdImages(product) {
-    const raw = Array.isArray(product?.image) ? product.image : product?.image ? [product.image] : [];
-    return raw
-      .map((item) => (typeof item === "string" ? item : item?.contentUrl || item?.url))
-      .map((url) => (typeof url === "string" ? absolute(url) : null))
-      .filter(Boolean);
-  }
-
-  function meta(property) {
-    const el = document.querySelector(`meta[property="${property}"], meta[name="${property}"]`);
-    return el?.getAttribute("content")?.trim() || null;
-  }
-
-  function looksLikeProductPage(product) {
-    if (product) return true;
-    if (/product/i.test(meta("og:type") || "")) return true;
-    if (meta("product:price:amount") || meta("og:price:amount")) return true;
-    if (document.querySelector("[itemtype*='schema.org/Product' i], [itemprop='price'], form[action*='/cart/add']")) return true;
-    for (const el of document.querySelectorAll("button, input[type='submit'], [role='button'], a")) {
-      const text = el.tagName === "INPUT" ? el.value : el.textContent;
-      if (text && text.length < 60 && ADD_TO_CART.test(text)) return true;
+    if (ctx.micro && c.element.matches?.("[itemprop~='image']") && ctx.micro.contains(c.element) && 85 > best.points) {
+      best = { points: 85, source: "microdata", level: 1 };
     }
-    return false;
+    if (best.points) parts[`${best.source}${best.level < 1 ? " (another rendition)" : ""}`] = best.points;
+    // 2. layout: size, distance to the title, place on the page
+    const side = Math.min(c.rect.width, c.rect.height);
+    parts.size = Math.round(20 * clamp01((side - MIN_SIDE) / 450));
+    const box = { left: c.left, right: c.left + c.rect.width, top: c.top, bottom: c.top + c.rect.height };
+    if (ctx.titleBox) parts["near the title"] = Math.round(20 * (1 - clamp01((gap(box, ctx.titleBox) - 100) / 800)));
+    parts.position = Math.round(8 * (1 - clamp01(c.top / (3 * ctx.viewportHeight))));
+    // 3. galleries and their zoom links
+    if (closestFlat(c.element, PRODUCT_CONTAINERS, 8)) parts["product gallery"] = 10;
+    if (HINT_MAIN.test(c.words)) parts["main-picture name"] = 6;
+    if (c.sources.some((s) => s.w >= Number.MAX_SAFE_INTEGER - 1 || s.via === "link")) parts["zoom picture"] = 5;
+    // 4. hints against it
+    if (HINT_NOT.test(c.words) || HINT_NOT.test(fileName(c.url))) parts["thumbnail/banner name"] = -15;
+    const elsewhere = linksElsewhere(c.element);
+    if (elsewhere) parts["links to another page"] = -20;
+    return parts;
   }
 
-  /** The shown image that displays `url`, largest first, or null. */
-  function shownImageOf(url, all) {
-    const key = imageKey(url);
-    const matches = all.filter((c) => c.sources.some((s) => s.url === url || (key && imageKey(s.url) === key)));
-    return matches.sort((a, b) => b.area - a.area)[0] || null;
-  }
-
-  const largest = (list) => list.slice().sort((a, b) => b.area - a.area)[0] || null;
+  const total = (parts) => Object.values(parts).reduce((a, b) => a + b, 0);
 
   /**
-   * The product on this page, best candidate first, or null.
-   * @returns {{element: Element, url: string, source: string, product: object|null} | null}
+   * The whole reckoning: whether this is a product page (and why), and every candidate with its
+   * score parts, best first. Used by detectProduct() and, in DevTools (the extension's content-script
+   * context), by people asking why a page got the button it got.
+   */
+  function explain() {
+    const timings = {};
+    let mark = performance.now();
+    const lap = (name) => { const now = performance.now(); timings[name] = Math.round((now - mark) * 10) / 10; mark = now; };
+    const nodes = P.jsonLdNodes();
+    const product = P.jsonLdProduct(nodes);
+    lap("json-ld");
+    const all = candidates();
+    lap("candidates");
+    timings.count = all.length;
+    const title = P.productTitle(product?.name);
+    lap("title");
+    const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
+    const micro = P.microdataProduct(title);
+    const ctx = {
+      structured: P.structuredImages(product, micro), micro, titleBox, common: commonTokens(all),
+      viewportHeight: window.innerHeight || 900,
+    };
+    const ranked = all.map((c) => {
+      const parts = scoreParts(c, ctx);
+      return { ...c, parts, score: total(parts) };
+    }).sort((a, b) => b.score - a.score);
+    lap("scores");
+    const bigPictureNearTitle = ranked.some((c) => (c.parts["near the title"] || 0) >= 15 && Math.min(c.rect.width, c.rect.height) >= 250);
+    const gate = P.productPageSignals({ product, nodes, title, bigPictureNearTitle });
+    lap("gate");
+    return { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, structured: ctx.structured, ranked, timings };
+  }
+
+  /** Which step chose the picture: the structured source that agreed with it, or the layout. */
+  function sourceOf(parts) {
+    const structured = Object.entries(parts).filter(([name]) => /^(json-ld|og:image|microdata|twitter:image|image_src)/.test(name))
+      .sort((a, b) => b[1] - a[1])[0];
+    return structured && structured[1] >= 50 ? structured[0].replace(" (another rendition)", "") : "layout";
+  }
+
+  /**
+   * The product on this page, or null when it is not a product page or shows no product picture.
+   * `why` says which signals made it a product page and what made this picture win.
+   * @returns {{element: Element, url: string, source: string, product: object|null, why: object} | null}
    */
   function detectProduct() {
-    const product = jsonLdProduct();
-    if (!looksLikeProductPage(product)) return null;
-    const all = candidates();
-    for (const url of jsonLdImages(product)) {
-      const shown = shownImageOf(url, all);
-      if (shown) return { element: shown.element, url, source: "json-ld", product };
-    }
-    const og = absolute(meta("og:image") || meta("og:image:secure_url") || meta("og:image:url") || "");
-    if (og) {
-      const shown = shownImageOf(og, all);
-      if (shown) return { element: shown.element, url: og, source: "og:image", product };
-    }
-    const inTestId = largest(all.filter((c) => closestFlat(c.element, "[data-testid*='product' i]")));
-    if (inTestId) return { ...inTestId, source: "data-testid", product };
-    const inContainer = largest(all.filter((c) => closestFlat(c.element, PRODUCT_CONTAINERS)));
-    if (inContainer) return { ...inContainer, source: "container", product };
-    const biggest = largest(all);
-    return biggest ? { ...biggest, source: "largest", product } : null;
+    const { gate, product, ranked } = explain();
+    if (!gate.isProductPage || !ranked.length) return null;
+    const [best] = ranked;
+    const why = {
+      page: gate.signals.map((s) => `${s.signal} (${s.weight > 0 ? "+" : ""}${s.weight})`),
+      picture: Object.entries(best.parts).filter(([, v]) => v).map(([k, v]) => `${k} ${v > 0 ? "+" : ""}${v}`),
+      score: best.score,
+      runnerUp: ranked[1] ? { url: ranked[1].url, score: ranked[1].score } : null,
+    };
+    return { element: best.element, url: best.url, source: sourceOf(best.parts), product, why };
   }
 
   NS.detect = {
-    detectProduct, jsonLdProduct, meta, parseSrcset, parseBgset, cssUrls, backgroundSources, imageKey, absolute, visibleRect,
+    detectProduct, explain, visibleRect,
+    // kept for callers of the earlier single-file detector (metadata.js, tests, the shops score script)
+    jsonLdProduct: () => P.jsonLdProduct(), meta: P.meta, parseSrcset: U.parseSrcset, parseBgset: U.parseBgset,
+    cssUrls: U.cssUrls, backgroundSources: U.backgroundSources, imageKey: U.imageKey, absolute: U.absolute,
     shadowRoots: () => lastShadowRoots, // the open shadow roots the last detection looked into (main.js watches them)
   };
 })();

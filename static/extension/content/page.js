@@ -1,0 +1,201 @@
+// What the page says about itself: its schema.org Product (JSON-LD or microdata), the pictures its
+// structured data names, its title on screen, and whether it is a product page at all.
+//
+// The product-page gate weighs signals instead of trusting any single one: a podcast page with
+// og:type "product.item" or a news article with one "Buy now" link is not a shop, while a plain
+// shop page whose only signs are a price printed next to its title and a big picture is one.
+(() => {
+  const NS = (globalThis.__tryOn ||= {});
+  const { absolute } = NS.urls;
+
+  const ADD_TO_CART = /\b(add to (bag|cart|basket|trolley)|add to shopping (bag|cart)|buy now|buy it now|in den warenkorb|ajouter au panier|añadir a la (cesta|bolsa)|aggiungi al carrello|in winkelwagen|lägg i varukorgen|dodaj do koszyka|adicionar ao carrinho)\b/i;
+  // schema.org types of pages that show a work, a person or a list, not a product for sale.
+  const NOT_A_SHOP_TYPE = /(^|[/#:])(Article|NewsArticle|BlogPosting|Blog|Report|ScholarlyArticle|LiveBlogPosting|AudioObject|VideoObject|PodcastEpisode|PodcastSeries|MusicRecording|MusicAlbum|MusicPlaylist|Movie|TVSeries|TVEpisode|Episode|ProfilePage|Person|SocialMediaPosting|DiscussionForumPosting|Recipe|CollectionPage|SearchResultsPage|QAPage|FAQPage)$/;
+  const CURRENCY = "(?:[$€£¥₹₩₽₺₪฿₫₱]|R\\$|US\\$|C\\$|A\\$|kr\\.?|zł|Kč|Ft|lei|лв|руб\\.?|원|円|元|CHF|EUR|USD|GBP|SEK|NOK|DKK|PLN|CZK|JPY|CAD|AUD|INR|KRW|RUB|BRL|MXN|TRY)";
+  const AMOUNT = "\\d{1,3}(?:[.,\\s\\u00a0\\u202f]\\d{3})*(?:[.,]\\d{1,2})?|\\d+(?:[.,]\\d{1,2})?";
+  // A price and little else ("€ 29,95", "$1,299.00", "29.95 EUR", "From £20"): what a shop prints under its title.
+  const PRICE_ONLY = new RegExp(`^(?:from|ab|à partir de|desde|now|sale|price:?)?\\s*(?:${CURRENCY}\\s*(?:${AMOUNT})|(?:${AMOUNT})\\s*${CURRENCY})\\s*[*~]?$`, "i");
+  const CHROME_REGIONS = "header, nav, footer, [role='banner'], [role='navigation'], [role='contentinfo']";
+
+  const types = (node) => (Array.isArray(node?.["@type"]) ? node["@type"] : [node?.["@type"]]).filter((t) => typeof t === "string");
+  const isProductType = (node) => types(node).some((t) => /(^|[/#:])(Product|ProductGroup|IndividualProduct|ProductModel|SomeProducts|Vehicle|Car)$/.test(t));
+
+  /** Every node of every JSON-LD block (arrays, @graph and nesting included); broken blocks are skipped. */
+  function jsonLdNodes() {
+    const nodes = [];
+    for (const script of document.querySelectorAll('script[type="application/ld+json" i]')) {
+      let data;
+      try {
+        data = JSON.parse(script.textContent);
+      } catch {
+        continue; // shops do ship broken JSON-LD
+      }
+      const stack = [{ node: data, inList: false }];
+      while (stack.length && nodes.length < 2000) {
+        const { node, inList } = stack.shift();
+        if (Array.isArray(node)) stack.push(...node.map((n) => ({ node: n, inList })));
+        else if (node && typeof node === "object") {
+          nodes.push({ node, inList });
+          const list = types(node).some((t) => /ItemList|OfferCatalog/.test(t));
+          for (const value of Object.values(node)) if (value && typeof value === "object") stack.push({ node: value, inList: inList || list });
+        }
+      }
+    }
+    return nodes;
+  }
+
+  /**
+   * The page's own schema.org Product in JSON-LD: not one listed inside an ItemList (a grid of
+   * other products); the one whose url is this page if several are, else the first.
+   */
+  function jsonLdProduct(nodes = jsonLdNodes()) {
+    const products = nodes.filter(({ node, inList }) => !inList && isProductType(node)).map(({ node }) => node);
+    const here = location.href.split(/[?#]/)[0];
+    const own = products.find((p) => typeof p.url === "string" && absolute(p.url)?.split(/[?#]/)[0] === here);
+    return own || products[0] || null;
+  }
+
+  function imageUrlsOf(value) {
+    const raw = Array.isArray(value) ? value : value ? [value] : [];
+    return raw
+      .map((item) => (typeof item === "string" ? item : item?.contentUrl || item?.url || item?.["@id"]))
+      .map((url) => (typeof url === "string" ? absolute(url) : null))
+      .filter(Boolean);
+  }
+
+  function meta(property) {
+    const el = document.querySelector(`meta[property="${property}"], meta[name="${property}"]`);
+    return el?.getAttribute("content")?.trim() || null;
+  }
+
+  /** The schema.org Product in microdata that is this page's (it holds the page's title), or null: grids of recommended items are products too. */
+  function microdataProduct(title) {
+    const scopes = [...document.querySelectorAll("[itemscope][itemtype*='schema.org/Product' i]")];
+    if (!scopes.length) return null;
+    if (title) return scopes.find((s) => s.contains(title)) || null;
+    return scopes.length === 1 ? scopes[0] : null;
+  }
+
+  function microdataImages(scope) {
+    if (!scope) return [];
+    const urls = [];
+    for (const el of scope.querySelectorAll("[itemprop~='image']")) {
+      if (el.closest("[itemscope]") !== scope && el.closest("[itemscope]") !== el) continue; // a nested item's picture
+      const raw = el.getAttribute("content") || el.getAttribute("href") || el.getAttribute("src") || el.getAttribute("data-src") || "";
+      const abs = absolute(raw);
+      if (abs) urls.push(abs);
+    }
+    return urls;
+  }
+
+  function isVisible(el) {
+    // Not checkOpacity: anti-flicker snippets keep the whole <body> transparent until the page is ready.
+    if (el.checkVisibility && !el.checkVisibility({ checkVisibilityCSS: true })) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  }
+
+  const words = (text) => new Set(String(text || "").toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2));
+
+  /**
+   * The product's title on screen: the visible <h1> (outside the site's header and menus) whose
+   * words best match the name the page gives (JSON-LD name, og:title, <title>); its size breaks ties.
+   */
+  function productTitle(name) {
+    const wanted = words(name || meta("og:title") || document.title);
+    let best = null;
+    let bestScore = -1;
+    for (const h of document.querySelectorAll("h1, [itemprop='name'], [class*='product-title' i], [class*='product-name' i], [class*='productName' i], [class*='productTitle' i]")) {
+      if (h.childElementCount > 8) continue; // a whole product block, not its title
+      const text = (h.textContent || "").trim();
+      if (!text || text.length > 300 || !isVisible(h)) continue;
+      const region = h.closest(CHROME_REGIONS);
+      if (region && !region.closest("main, article, [role='main']")) continue;
+      const own = words(text);
+      const shared = [...own].filter((w) => wanted.has(w)).length;
+      const dice = own.size + wanted.size ? (2 * shared) / (own.size + wanted.size) : 0;
+      const score = dice * 10 + (h.tagName === "H1" ? 3 : 0) + Math.min(parseFloat(getComputedStyle(h).fontSize) || 0, 60) / 10;
+      if (score > bestScore) [best, bestScore] = [h, score];
+    }
+    return best;
+  }
+
+  /** A price printed next to the title: an element near it whose whole text is a price. */
+  function priceNearTitle(title) {
+    if (!title) return null;
+    let scope = title;
+    for (let i = 0; i < 4 && scope.parentElement && scope.parentElement !== document.body; i += 1) scope = scope.parentElement;
+    let seen = 0;
+    const walker = document.createTreeWalker(scope, NodeFilter.SHOW_ELEMENT);
+    for (let el = walker.nextNode(); el && seen < 600; el = walker.nextNode(), seen += 1) {
+      if (el.childElementCount > 3) continue;
+      const text = el.textContent;
+      if (!text || text.length > 40) continue;
+      const clean = text.replace(/\s+/g, " ").trim();
+      if (clean && PRICE_ONLY.test(clean) && isVisible(el)) {
+        const t = title.getBoundingClientRect();
+        const p = el.getBoundingClientRect();
+        if (Math.abs(p.top - t.bottom) < 600) return clean;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Whether this is a product page, as a sum of weighed signals (≥ 3 is a product page), with each
+   * signal named: [{signal, weight}]. `bigPictureNearTitle` is supplied by the caller (detect.js
+   * knows the pictures).
+   */
+  function productPageSignals({ product, nodes, title, bigPictureNearTitle }) {
+    const signals = [];
+    const add = (signal, weight) => signals.push({ signal, weight });
+    if (product) add(product.offers ? "JSON-LD Product with offers" : "JSON-LD Product", product.offers ? 4 : 3);
+    const ogType = meta("og:type") || "";
+    if (/product/i.test(ogType)) add(`og:type ${ogType}`, 2);
+    if (/^(article|video|music|profile|book)/i.test(ogType)) add(`og:type ${ogType}`, -2);
+    const priceMeta = ["product:price:amount", "og:price:amount", "product:price", "og:price", "product:sale_price:amount"].find(meta);
+    if (priceMeta) add(`${priceMeta} meta`, 3);
+    const micro = microdataProduct(title);
+    if (micro) add("microdata Product around the title", 3);
+    else if (document.querySelector("[itemscope][itemtype*='schema.org/Product' i]")) add("microdata Product", 1);
+    if (document.querySelector("[itemprop='price'], [itemprop='lowPrice']")) add("itemprop=price", 1);
+    if (document.querySelector("form[action*='cart' i], form[action*='basket' i], form[action*='warenkorb' i], [name='add-to-cart'], [data-add-to-cart]")) add("cart form", 3);
+    let control = null;
+    let link = null;
+    for (const el of document.querySelectorAll("button, input[type='submit'], input[type='button'], [role='button'], a")) {
+      const text = el.tagName === "INPUT" ? el.value : el.textContent;
+      if (!text || text.length >= 60 || !ADD_TO_CART.test(text)) continue;
+      if (el.tagName === "A" && !el.matches("[role='button']")) link ||= el;
+      else {
+        control = el;
+        break;
+      }
+    }
+    if (control) add(`add-to-cart control "${control.textContent.trim().replace(/\s+/g, " ").slice(0, 30) || control.value}"`, 3);
+    // An "add to cart" link is a shop's; a "Buy now" link inside an article is a review's affiliate link.
+    else if (link) add(`buy link "${link.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`, link.closest("article, [itemtype*='Article' i]") ? 0 : 1);
+    const price = priceNearTitle(title);
+    if (price) add(`price next to the title "${price}"`, 2);
+    if (bigPictureNearTitle) add("a big picture next to the title", 1);
+    const editorial = nodes.map(({ node }) => types(node).find((t) => NOT_A_SHOP_TYPE.test(t))).find(Boolean);
+    if (editorial && !product) add(`JSON-LD ${editorial}`, -3);
+    const score = signals.reduce((sum, s) => sum + s.weight, 0);
+    return { isProductPage: score >= 3, score, signals };
+  }
+
+  /** The pictures the page's structured data names, best first: [{url, source, weight}]. */
+  function structuredImages(product, micro) {
+    const out = [];
+    imageUrlsOf(product?.image).forEach((url, i) => out.push({ url, source: "json-ld", weight: Math.max(100 - 4 * i, 80) }));
+    microdataImages(micro).forEach((url) => out.push({ url, source: "microdata", weight: 85 }));
+    for (const [property, weight] of [["og:image", 90], ["og:image:secure_url", 90], ["og:image:url", 90], ["twitter:image", 70], ["twitter:image:src", 70]]) {
+      const url = absolute(meta(property) || "");
+      if (url) out.push({ url, source: property.startsWith("og:") ? "og:image" : "twitter:image", weight });
+    }
+    const imageSrc = absolute(document.querySelector("link[rel='image_src']")?.getAttribute("href") || "");
+    if (imageSrc) out.push({ url: imageSrc, source: "image_src", weight: 70 });
+    return out;
+  }
+
+  NS.page = { jsonLdNodes, jsonLdProduct, meta, microdataProduct, microdataImages, productTitle, priceNearTitle, productPageSignals, structuredImages, ADD_TO_CART };
+})();
