@@ -5,9 +5,9 @@ leaves the forearms, a crop top the midriff, a narrow top the sides of a loose o
 the shins. Drawn straight over the photo, the old clothes would show there. So before the new
 garment is laid on, every replaced pixel is repainted:
 
-- on the body (the joints' torso, limbs and neck, `PersonParse.body`): skin, in the person's own
-  skin colour (learned from the face) with the photo's large-scale light and a darker rim where
-  a limb turns away, so an arm still looks round;
+- on the body (the joints' torso, limbs and neck, `PersonParse.body`): skin, in the colour and
+  light of the person's own visible skin nearby (the face's colour far from any), darker at the
+  rim where a limb turns away, so an arm still looks round;
 - off the body (a loose garment's folds over the backdrop): background, inpainted from the
   background around the person at a quarter size (studio backdrops are smooth), never from the
   person's own pixels.
@@ -20,7 +20,7 @@ import numpy as np
 
 from .blend import blend_garment, feather, luminance, restore_face
 from .garment import GarmentCutout
-from .parsing import UPPER, PersonParse
+from .parsing import FACE, HAIR, SKIN, UPPER, PersonParse
 from .person import PersonAnalysis
 from .regions import hip_line_below
 from .warp import WarpedGarment
@@ -37,7 +37,7 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
     # the old garment's edge pixels mix in its colour: take a few more
     grow = max(1, int(0.012 * scale))
     area = cv2.dilate(area.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
-    area &= ~np.isin(parse.labels, (1, 2))  # never the face or the hair
+    area &= ~np.isin(parse.labels, (FACE, HAIR))
     skin_area = area & parse.body
     back_area = area & ~parse.body
     out = person_rgb.astype(np.float32)
@@ -60,20 +60,24 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
 
 def _paint_skin(out: np.ndarray, person_rgb: np.ndarray, parse: PersonParse, skin_area: np.ndarray,
                 scale: float, small: tuple[int, tuple[int, int]]) -> np.ndarray:
+    """Skin over `skin_area`: the colour and light of the person's own visible skin nearby (an
+    arm's skin continues up the arm), else the face's colour; darker where the body turns away."""
     h, w = skin_area.shape
     f, size = small
-    # the photo's large-scale light over the area: the old cloth's own pattern is far finer
-    luma = cv2.resize(luminance(person_rgb), size, interpolation=cv2.INTER_AREA)
-    light = cv2.GaussianBlur(luma, (0, 0), max(1.0, 0.25 * scale / f))
-    inside = cv2.resize(skin_area.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    mean = float(light[inside].mean()) if inside.any() else 0.5
-    light = np.clip(1.0 + 0.35 * (light / max(mean, 1e-3) - 1.0), 0.85, 1.12)
+    src = cv2.resize(((parse.labels == SKIN) & parse.body).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    src = cv2.erode(src, np.ones((3, 3), np.uint8)).astype(np.float32)  # not the skin's edge pixels
+    colours = cv2.resize(person_rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    sigma = max(1.0, 0.35 * scale / f)
+    weight = cv2.GaussianBlur(src, (0, 0), sigma)
+    near = cv2.GaussianBlur(colours * src[:, :, None], (0, 0), sigma) / np.maximum(weight, 1e-4)[:, :, None]
+    # far from any visible skin, the face's colour; in between, a mix
+    trust = np.clip(weight / 0.05, 0.0, 1.0)[:, :, None]
+    colour = near * trust + parse.skin_rgb[None, None, :] * (1.0 - trust)
     # limbs and torso are round: darker towards the body's outline
     body_small = cv2.resize(parse.body.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     dist = cv2.distanceTransform(body_small, cv2.DIST_L2, 3)
-    rim = 0.82 + 0.18 * np.clip(dist / max(1.0, 0.07 * scale / f), 0.0, 1.0)
-    shade = cv2.resize((light * rim).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    skin = parse.skin_rgb[None, None, :] * shade[:, :, None]
+    rim = 0.85 + 0.15 * np.clip(dist / max(1.0, 0.07 * scale / f), 0.0, 1.0)
+    skin = cv2.resize((colour * rim[:, :, None]).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     a = feather(skin_area, 1.5)[:, :, None]
     return skin * a + out * (1.0 - a)
 
@@ -101,7 +105,7 @@ def front_of_garment(analysis: PersonAnalysis, parse: PersonParse, warped: Warpe
     """Bool HxW: what stays in front of the new garment. The face, hair falling over the
     shoulders and the hands always; the forearms in front of the garment's body but not of its
     sleeves (a sleeve covers its forearm); for trousers, the top that is kept (worn over them)."""
-    protect = analysis.face_mask | analysis.hair_mask
+    protect = analysis.face_mask | (parse.labels == HAIR)
     palms = analysis.palms_mask if analysis.palms_mask is not None else analysis.hands_mask
     protect = protect | palms
     forearms = analysis.hands_mask & ~palms

@@ -40,9 +40,11 @@ BODY, SLEEVE_L, SLEEVE_R = 1, 2, 3
 @dataclass
 class Sleeve:
     """One sleeve of a flat top, in the cut-out's pixels: it starts at `root` (the middle of the
-    seam from the shoulder tip to the armpit) and runs `length` px along `axis`; `outer` is the
-    unit normal on the side away from the garment's body (the shoulder's side)."""
+    seam from the shoulder tip `tip` to the armpit `pit`) and runs `length` px along `axis`;
+    `outer` is the unit normal towards the edge that starts at the shoulder tip."""
 
+    tip: np.ndarray
+    pit: np.ndarray
     root: np.ndarray
     axis: np.ndarray
     outer: np.ndarray
@@ -307,7 +309,7 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
     hl, hr = _run_around(mask, int(hem_y), cx)
     # product photos are symmetric: a sleeve touching the body on one side only hides that
     # side's armpit, which mirrors the other
-    centre = float(np.median(xs[ys < y0 + 0.1 * gh])) if (ys < y0 + 0.1 * gh).any() else cx
+    centre = 0.5 * (x0 + x1)
     if arm_l is None and arm_r is not None:
         arm_l = np.array([2 * centre - arm_r[0], arm_r[1]])
     elif arm_r is None and arm_l is not None:
@@ -544,7 +546,7 @@ def top_parts(mask: np.ndarray, k: dict[str, np.ndarray]) -> GarmentParts:
         if stats[biggest, cv2.CC_STAT_AREA] < 0.015 * mask.sum():
             continue
         piece = comp == biggest
-        sleeve = _sleeve_geometry(piece, np.asarray(tip, float), np.asarray(pit, float), cx)
+        sleeve = _sleeve_geometry(piece, np.asarray(tip, float), np.asarray(pit, float))
         if sleeve is None:
             continue
         labels[piece] = label
@@ -565,7 +567,7 @@ def _near_segment(h: int, w: int, a: np.ndarray, b: np.ndarray, radius: float) -
     return out > 0
 
 
-def _sleeve_geometry(piece: np.ndarray, tip: np.ndarray, pit: np.ndarray, centre_x: float) -> Sleeve | None:
+def _sleeve_geometry(piece: np.ndarray, tip: np.ndarray, pit: np.ndarray) -> Sleeve | None:
     ys, xs = np.nonzero(piece)
     pts = np.stack([xs, ys], 1).astype(np.float64)
     root = (tip + pit) / 2
@@ -582,12 +584,12 @@ def _sleeve_geometry(piece: np.ndarray, tip: np.ndarray, pit: np.ndarray, centre
     along = rel @ axis
     length = float(np.percentile(along, 99))
     perp = np.array([-axis[1], axis[0]])
-    # "outer" points away from the garment's centre line
-    if np.dot(perp, [np.sign(root[0] - centre_x) or 1.0, 0.0]) < 0:
+    # "outer" is the edge that starts at the shoulder tip (the armpit's edge is the inner one)
+    if np.dot(perp, tip - pit) < 0:
         perp = -perp
     across = rel @ perp
     mid = np.abs(along - 0.5 * length) < 0.15 * max(length, 1.0)
     width = float(np.ptp(across[mid])) if mid.sum() > 2 else float(np.ptp(across))
     if length < 0.05 * max(piece.shape):
         return None
-    return Sleeve(root=root, axis=axis, outer=perp, length=length, width=width)
+    return Sleeve(tip=tip, pit=pit, root=root, axis=axis, outer=perp, length=length, width=width)

@@ -90,8 +90,17 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     d_skin = _mahalanobis(lab, skin_mean, skin_icov, skin_l) if skin_mean is not None else np.full((sh_, sw_), inf)
     d_top = _palette_distance(lab, top_pal) if top_pal is not None else np.full((sh_, sw_), inf)
     d_bot = _palette_distance(lab, bottom_pal) if bottom_pal is not None else np.full((sh_, sw_), inf)
-    d_top = np.where(depth < 1.45 * torso, d_top, inf)  # a top ends around the hips
+    # a top ends around the hips and starts at the base of the neck
+    d_top = np.where((depth < 1.45 * torso) & (depth > -0.12 * torso), d_top, inf)
+    # a pink blouse is as near the skin model as to its own colours: cloth wins a near-tie, so
+    # the old garment is replaced rather than kept as "skin"
+    d_skin = d_skin + SKIN_BIAS
     d_bot = np.where(depth > 0.6 * torso, d_bot, inf)  # trousers start around the waist
+    # no garment below the ankles: shoes and feet are kept whatever their colour
+    ankle_y = float(min(b.ank_l[1], b.ank_r[1])) / f
+    feet = ys > ankle_y - 0.02 * torso
+    d_top = np.where(feet, inf, d_top)
+    d_bot = np.where(feet, inf, d_bot)
     costs = np.stack([d_skin, d_top, d_bot])
     best = costs.argmin(0)
     fits = costs.min(0) < 4.0
@@ -110,8 +119,14 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
                                   cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))) > 0
         filled = _fill_holes(closed)
         labels[(labels == lab_id) & ~m] = OTHER
-        labels[filled & person & np.isin(labels, (OTHER, lab_id))] = lab_id
-    labels[hair & person] = HAIR
+        labels[filled & person & ~feet & np.isin(labels, (OTHER, lab_id))] = lab_id
+    # the hair mask is a colour grown from the top of the head: below the neck it also takes
+    # in a blouse or a shoulder of the same tone; there it stays hair only where neither the
+    # top nor the skin explains the pixel better
+    rows = np.nonzero(face.any(1))[0]
+    chin = float(rows.max()) if len(rows) else float(sh_mid[1] - 0.3 * sw)
+    hair_here = hair & person & ((ys <= chin) | ((d_top > 1.5) & (d_skin > 2.0)))
+    labels[hair_here] = HAIR
     labels[face] = FACE
 
     # 4. one garment from the chest to the thighs is a dress (or a jumpsuit)
@@ -170,6 +185,10 @@ def _palette(px: np.ndarray, k: int = 3) -> np.ndarray | None:
     counts = np.bincount(lbl.ravel(), minlength=k)
     return centres[counts >= 0.08 * counts.sum()]
 
+
+# Added to the skin's cost (in spreads): where skin and a garment explain a pixel equally well,
+# it is the garment's.
+SKIN_BIAS = 0.7
 
 # A garment colour explains a pixel within this many 8-bit Lab units per "spread" (the skin
 # model's unit), so that the three costs compare.

@@ -404,18 +404,7 @@ def _spline_warp(cut: GarmentCutout, analysis: PersonAnalysis, category: str) ->
     # backward map: for each canvas pixel, where in the garment photo it comes from
     # a little smoothing: the points need not be hit to the pixel, and it keeps a pattern's
     # straight lines from waving between neighbouring points (measured by eye on the fixtures)
-    spline = RBFInterpolator(dst, src, kernel="thin_plate_spline", smoothing=SMOOTHING)
-    gxs = np.arange(bx0, bx1 + GRID_STEP, GRID_STEP, dtype=np.float64)
-    gys = np.arange(by0, by1 + GRID_STEP, GRID_STEP, dtype=np.float64)
-    gx, gy = np.meshgrid(gxs, gys)
-    coarse = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(len(gys), len(gxs), 2).astype(np.float32)
-    # cv2.resize samples at pixel centres: dense pixel x reads coarse (x + 0.5) / STEP - 0.5,
-    # so coarse node i (canvas bx0 + i * STEP) sits at dense x = i * STEP + STEP / 2 - 0.5
-    dense = cv2.resize(coarse, (len(gxs) * GRID_STEP, len(gys) * GRID_STEP), interpolation=cv2.INTER_LINEAR)
-    o = GRID_STEP // 2
-    dense = dense[o: o + by1 - by0, o: o + bx1 - bx0]
-    map_x = np.ascontiguousarray(dense[:, :, 0])
-    map_y = np.ascontiguousarray(dense[:, :, 1])
+    map_x, map_y = _backward_map(dst, src, (bx0, by0, bx1, by1))
     rgba = np.dstack([cut.rgb.astype(np.float32), cut.alpha.astype(np.float32)])
     out = cv2.remap(rgba, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     rgb[by0:by1, bx0:bx1] = out[:, :, :3]
@@ -504,16 +493,22 @@ def _smooth_row(values: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(row, (0, 0), max(1.0, sigma), borderType=cv2.BORDER_REPLICATE).ravel().astype(np.float64)
 
 
+# Seen from the front, a sleeve is narrower than laid flat: a flat sleeve is half its
+# circumference wide, a round one seen from the front 2/pi of that; sleeves are not round.
+SLEEVE_FRONT_WIDTH = 0.8
+
+
 def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: Sleeve,
                  analysis: PersonAnalysis) -> None:
     """Lay one sleeve along its arm, over the body already on `warped` (in place).
 
-    The sleeve is a straight strip in the flat lay: a point `t` px along its axis from the seam's
-    middle and `u` px across it. On the body the same strip follows the arm's bones from the
-    placed seam through the elbow to the wrist, at the body's scale, so the sleeve keeps its own
-    length (a short one ends above the elbow, a long one at the wrist) and bends at the elbow.
-    Each canvas pixel near the arm is measured along the nearest bone (t, u) and reads the flat
-    sleeve there."""
+    Flat, a sleeve is a band between two edges: the outer one from the shoulder tip to the
+    cuff's outer corner, the inner one from the armpit to its inner corner. On the body each
+    edge runs down its side of the arm from where the body's warp put the tip and the armpit,
+    as long as it is in the flat lay at the body's scale, bending at the elbow: a short sleeve
+    ends above the elbow, a long one at the wrist, and the sleeve's root follows the armhole
+    down the shoulder. A thin-plate spline through points along both edges and the middle maps
+    the canvas back to the flat sleeve."""
     names = dict(zip(warped.names, warped.dst_points))
     srcs = dict(zip(warped.names, warped.src_points))
     tip_n, pit_n = f"shoulder_{side}", f"armpit_{side}"
@@ -522,78 +517,47 @@ def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: S
     # the body's scale: the garment's shoulder span against where the spline put it
     g_span = float(np.linalg.norm(srcs["shoulder_r"] - srcs["shoulder_l"]))
     s = float(np.linalg.norm(names["shoulder_r"] - names["shoulder_l"])) / max(g_span, 1.0)
-    root = (names[tip_n] + names[pit_n]) / 2
-    b = body_points(analysis)
-    joint = b.sh_l if side == "l" else b.sh_r
-    elbow = b.el_l if side == "l" else b.el_r
-    wrist = _wrist(analysis, side)
-    sign = -1.0 if side == "l" else 1.0
-    across = _unit(b.sh_r - b.sh_l)
-    down = _unit(b.hip_mid - b.sh_mid)
-    if elbow is None:  # an arm the pose does not see: hanging a little away from the body
-        elbow = joint + _rot(down, -sign * np.deg2rad(12)) * 0.8 * b.sw
-    upper = elbow - joint
-    if wrist is None:
-        wrist = elbow + upper * 0.9
-    # the bones, moved to start at the placed seam (the seam sits on the arm's axis)
-    p0 = root
-    p1 = root + upper
-    p2 = p1 + (wrist - elbow)
-    length = sleeve.length * s
+    arm = _arm_polyline(analysis, side)
+    tip_b, pit_b = names[tip_n], names[pit_n]
+    half = 0.5 * SLEEVE_FRONT_WIDTH * sleeve.width * s
+    a_tip, a_pit = arm.along(tip_b), arm.along(pit_b)
+    far = sleeve.root + sleeve.length * sleeve.axis
+    cuff_out, cuff_in = far + 0.5 * sleeve.width * sleeve.outer, far - 0.5 * sleeve.width * sleeve.outer
+    len_out = float(np.linalg.norm(cuff_out - sleeve.tip)) * s
+    len_in = float(np.linalg.norm(cuff_in - sleeve.pit)) * s
+    src: list[np.ndarray] = [sleeve.tip, sleeve.pit]
+    dst: list[np.ndarray] = [tip_b, pit_b]
+    for frac in (0.25, 0.5, 0.75, 1.0):
+        src.append(sleeve.tip + frac * (cuff_out - sleeve.tip))
+        dst.append(arm.point(a_tip + frac * len_out, half))
+        src.append(sleeve.pit + frac * (cuff_in - sleeve.pit))
+        dst.append(arm.point(a_pit + frac * len_in, -half))
+        src.append(sleeve.root + frac * sleeve.length * sleeve.axis)
+        dst.append(arm.point(0.5 * (a_tip + a_pit) + frac * 0.5 * (len_out + len_in), 0.0))
+    src_a, dst_a = np.array(src, float), np.array(dst, float)
     h, w = warped.alpha.shape
-    half = 0.5 * sleeve.width * s * 1.3 + 4
-    pts = np.array([p0, p1, p2])
-    x0, y0 = np.floor(pts.min(0) - half).astype(int)
-    x1, y1 = np.ceil(pts.max(0) + half).astype(int) + 1
+    margin = 0.3 * half + 4
+    x0, y0 = np.floor(dst_a.min(0) - margin).astype(int)
+    x1, y1 = np.ceil(dst_a.max(0) + margin).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    best_d = np.full(xs.shape, np.inf)
-    t = np.zeros(xs.shape)
-    u = np.zeros(xs.shape)
-    start = 0.0
-    for a, c in ((p0, p1), (p1, p2)):
-        seg = c - a
-        seg_len = float(np.linalg.norm(seg))
-        if seg_len < 1.0:
-            continue
-        d = seg / seg_len
-        n = np.array([-d[1], d[0]])
-        if np.dot(n, across) * sign < 0:  # "outer": away from the body's centre line
-            n = -n
-        rel_x, rel_y = xs - a[0], ys - a[1]
-        along = rel_x * d[0] + rel_y * d[1]
-        off = rel_x * n[0] + rel_y * n[1]
-        # the first bone reaches back over the shoulder (the seam's upper corner lies there);
-        # the last one runs on past the wrist
-        first, last = a is p0, c is p2 or float(np.linalg.norm(p2 - p1)) < 1.0
-        clamped = np.clip(along, -half if first else 0.0, np.inf if last else seg_len)
-        dist = np.hypot(along - clamped, off)
-        closer = dist < best_d
-        best_d = np.where(closer, dist, best_d)
-        t = np.where(closer, start + along, t)
-        u = np.where(closer, off, u)
-        start += seg_len
-    # back to the flat sleeve
-    ax, ou = sleeve.axis, sleeve.outer
-    gx = sleeve.root[0] + (t / s) * ax[0] + (u / s) * ou[0]
-    gy = sleeve.root[1] + (t / s) * ax[1] + (u / s) * ou[1]
-    # the sleeve is its labelled piece plus the garment's cloth within its strip: where a long
+    gx, gy = _backward_map(dst_a, src_a, (x0, y0, x1, y1))
+    # the sleeve is its labelled piece plus the garment's cloth within its band: where a long
     # sleeve lies against the body in the flat lay, its inner edge was labelled body, and left
     # out it would show as a slit along the arm
     label = SLEEVE_L if side == "l" else SLEEVE_R
     own = (cut.parts.labels == label) if cut.parts is not None else np.ones(cut.alpha.shape, bool)
     g_ys, g_xs = np.mgrid[0:cut.alpha.shape[0], 0:cut.alpha.shape[1]].astype(np.float32)
+    ax, ou = sleeve.axis, sleeve.outer
     g_along = (g_xs - sleeve.root[0]) * ax[0] + (g_ys - sleeve.root[1]) * ax[1]
     g_across = (g_xs - sleeve.root[0]) * ou[0] + (g_ys - sleeve.root[1]) * ou[1]
     own |= (g_along > 0.15 * sleeve.width) & (g_along <= sleeve.length) & (np.abs(g_across) <= 0.5 * sleeve.width)
     rgba = np.dstack([cut.rgb.astype(np.float32), (cut.alpha * own).astype(np.float32)])
-    out = cv2.remap(rgba, gx.astype(np.float32), gy.astype(np.float32), interpolation=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    a_s = np.clip(out[:, :, 3], 0.0, 1.0) * (t <= length + 2)
-    sub = (slice(y0, y1), slice(x0, x1))
+    out = cv2.remap(rgba, gx, gy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a_s = np.clip(out[:, :, 3], 0.0, 1.0)
     # "over" compositing, the sleeve in front of the body's shoulder
+    sub = (slice(y0, y1), slice(x0, x1))
     a_t = warped.alpha[sub]
     a_out = a_s + a_t * (1.0 - a_s)
     premult = out[:, :, :3] * a_s[:, :, None] + warped.rgb[sub] * (a_t * (1.0 - a_s))[:, :, None]
@@ -602,6 +566,80 @@ def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: S
     if warped.sleeve_alpha is None:
         warped.sleeve_alpha = np.zeros_like(warped.alpha)
     warped.sleeve_alpha[sub] = np.maximum(warped.sleeve_alpha[sub], a_s)
+
+
+def _backward_map(dst: np.ndarray, src: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each canvas pixel of `box` (x0, y0, x1, y1), where it comes from in the garment photo:
+    a thin-plate spline from `dst` to `src`, solved on a coarse grid and interpolated."""
+    x0, y0, x1, y1 = box
+    spline = RBFInterpolator(dst, src, kernel="thin_plate_spline", smoothing=SMOOTHING)
+    gxs = np.arange(x0, x1 + GRID_STEP, GRID_STEP, dtype=np.float64)
+    gys = np.arange(y0, y1 + GRID_STEP, GRID_STEP, dtype=np.float64)
+    gx, gy = np.meshgrid(gxs, gys)
+    coarse = spline(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(len(gys), len(gxs), 2).astype(np.float32)
+    # cv2.resize samples at pixel centres: dense pixel x reads coarse (x + 0.5) / STEP - 0.5,
+    # so coarse node i (canvas x0 + i * STEP) sits at dense x = i * STEP + STEP / 2 - 0.5
+    dense = cv2.resize(coarse, (len(gxs) * GRID_STEP, len(gys) * GRID_STEP), interpolation=cv2.INTER_LINEAR)
+    o = GRID_STEP // 2
+    dense = dense[o: o + y1 - y0, o: o + x1 - x0]
+    return np.ascontiguousarray(dense[:, :, 0]), np.ascontiguousarray(dense[:, :, 1])
+
+
+@dataclass
+class ArmPolyline:
+    """An arm's bones from the shoulder joint through the elbow to the wrist (and on), with
+    positions measured as length along them and offset across them ("outer" positive: away from
+    the body's centre line)."""
+
+    joints: np.ndarray  # (3, 2): shoulder, elbow, wrist
+    outward: np.ndarray  # unit vector across the body towards this arm's side
+
+    def _segments(self) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        segs = []
+        for a, c in ((self.joints[0], self.joints[1]), (self.joints[1], self.joints[2])):
+            length = float(np.linalg.norm(c - a))
+            if length >= 1.0:
+                segs.append((a, (c - a) / length, length))
+        return segs
+
+    def _normal(self, d: np.ndarray) -> np.ndarray:
+        n = np.array([-d[1], d[0]])
+        return n if np.dot(n, self.outward) >= 0 else -n
+
+    def along(self, p: np.ndarray) -> float:
+        """Length along the upper arm (from the shoulder joint) of `p`'s projection."""
+        a, d, _ = self._segments()[0]
+        return float(np.dot(p - a, d))
+
+    def point(self, along: float, across: float) -> np.ndarray:
+        """The point `along` px down the bones and `across` px off them; past the elbow it
+        follows the forearm, past the wrist it runs on straight."""
+        segs = self._segments()
+        start = 0.0
+        for i, (a, d, length) in enumerate(segs):
+            if along <= start + length or i == len(segs) - 1:
+                return a + d * (along - start) + self._normal(d) * across
+            start += length
+        raise AssertionError("unreachable: an arm has at least one bone")
+
+
+def _arm_polyline(analysis: PersonAnalysis, side: str) -> ArmPolyline:
+    """The arm on the photo's `side`: unseen joints are assumed hanging a little away from the
+    body, the forearm continuing the upper arm."""
+    b = body_points(analysis)
+    joint = b.sh_l if side == "l" else b.sh_r
+    elbow = b.el_l if side == "l" else b.el_r
+    wrist = _wrist(analysis, side)
+    sign = -1.0 if side == "l" else 1.0
+    across = _unit(b.sh_r - b.sh_l)
+    down = _unit(b.hip_mid - b.sh_mid)
+    if elbow is None:
+        elbow = joint + _rot(down, -sign * np.deg2rad(12)) * 0.8 * b.sw
+    if wrist is None:
+        wrist = elbow + (elbow - joint) * 0.9
+    if float(np.linalg.norm(elbow - joint)) < 1.0:
+        elbow = joint + down * 0.8 * b.sw
+    return ArmPolyline(np.array([joint, elbow, wrist], float), across * sign)
 
 
 def _wrist(analysis: PersonAnalysis, side: str) -> np.ndarray | None:
