@@ -61,7 +61,12 @@ INPUT_SETS = {
     "height+weight": ["stature", "weight"],
     "height+photo": ["stature", *BREADTHS],
     "height+weight+photo": ["stature", "weight", *BREADTHS],
+    "height+noisy_photo": ["stature", *BREADTHS],
 }
+# The breadths' standard deviation (cm) a typical photo gets from the server (mask edges, clothing,
+# an arm against the body, the scale): the "noisy_photo" input set adds this much random error to
+# the survey's breadths, to show what a photo, rather than a tape, can be expected to give.
+PHOTO_NOISE_CM = {"bideltoid_breadth": 2.0, "chest_breadth": 2.5, "waist_breadth": 2.8, "hip_breadth": 2.8}
 # heights of the survey's levels (column), located in the photo between two landmarks' survey
 # counterparts: the shoulder (acromion) and the hip joint (trochanterion)
 LEVELS = {"chest": "chestheight", "waist": "waistheightomphalion", "hip": "buttockheight"}
@@ -90,26 +95,47 @@ def gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def condition(mean: np.ndarray, cov: np.ndarray, observed: list[int], values: np.ndarray,
-              targets: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (per row of `values`) and covariance of `targets` given exact `observed` values."""
-    s_oo = cov[np.ix_(observed, observed)]
+              targets: list[int], noise: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (per row of `values`) and covariance of `targets` given `observed` values, exact or
+    with `noise` (variances in log units, per observed variable)."""
+    s_oo = cov[np.ix_(observed, observed)] + (np.diag(noise) if noise is not None else 0.0)
     s_to = cov[np.ix_(targets, observed)]
     gain = np.linalg.solve(s_oo, s_to.T).T
     mu = mean[targets] + (values - mean[observed]) @ gain.T
     return mu, cov[np.ix_(targets, targets)] - gain @ s_to.T
 
 
-def cross_validate(x: np.ndarray, inputs: list[str]) -> dict[str, dict[str, float]]:
+def photo_noise_cm(obs: list[int]) -> np.ndarray:
+    names = list(VARIABLES)
+    return np.array([PHOTO_NOISE_CM.get(names[i], 0.0) for i in obs])
+
+
+def observe(test: np.ndarray, obs: list[int], noisy: bool, rng: np.random.Generator) -> np.ndarray:
+    """The observed columns of `test` (log cm), with photo-like noise added when `noisy`."""
+    values = test[:, obs].copy()
+    if noisy:
+        values = np.log(np.maximum(np.exp(values) + rng.normal(0.0, 1.0, values.shape) * photo_noise_cm(obs), 1.0))
+    return values
+
+
+def noise_var(obs: list[int], mean: np.ndarray, noisy: bool) -> np.ndarray | None:
+    """The photo noise's variance in log units at the population mean (None when exact)."""
+    return (photo_noise_cm(obs) / np.exp(mean[obs])) ** 2 if noisy else None
+
+
+def cross_validate(x: np.ndarray, inputs: list[str], noisy: bool = False) -> dict[str, dict[str, float]]:
     """10-fold cross-validated mean absolute error, RMSE (cm) and 68 % interval coverage."""
     names = list(VARIABLES)
     obs = [names.index(n) for n in inputs]
     tgt = [names.index(n) for n in TARGETS]
-    folds = np.random.default_rng(SEED).permutation(len(x)) % FOLDS
+    rng = np.random.default_rng(SEED)
+    folds = rng.permutation(len(x)) % FOLDS
     errors, inside = [], []
     for k in range(FOLDS):
         train, test = x[folds != k], x[folds == k]
         mean, cov = gaussian(train)
-        mu, c = condition(mean, cov, obs, test[:, obs], tgt)
+        values = observe(test, obs, noisy, rng)
+        mu, c = condition(mean, cov, obs, values, tgt, noise_var(obs, mean, noisy))
         sd = np.sqrt(np.diag(c))
         truth = np.exp(test[:, tgt])
         errors.append(np.exp(mu) - truth)
@@ -120,7 +146,8 @@ def cross_validate(x: np.ndarray, inputs: list[str]) -> dict[str, dict[str, floa
                 "within_1sd": round(float(ins[:, i].mean()), 3)} for i, g in enumerate(TARGETS)}
 
 
-def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str]) -> dict[str, dict[str, float]]:
+def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str],
+                               noisy: bool = False) -> dict[str, dict[str, float]]:
     """The same with sex unknown: each test person is predicted by the two-sex mixture with equal
     prior weights (the survey's 2:1 men is not the users' ratio)."""
     names = list(VARIABLES)
@@ -133,11 +160,13 @@ def cross_validate_unknown_sex(x: dict[str, np.ndarray], inputs: list[str]) -> d
         models = {s: gaussian(v[folds[s] != k]) for s, v in x.items()}
         for s, v in x.items():
             test = v[folds[s] == k]
+            values = observe(test, obs, noisy, rng)
             mus, logl = [], []
             for mean, cov in models.values():
-                mu, _ = condition(mean, cov, obs, test[:, obs], tgt)
-                d = test[:, obs] - mean[obs]
-                s_oo = cov[np.ix_(obs, obs)]
+                noise = noise_var(obs, mean, noisy)
+                mu, _ = condition(mean, cov, obs, values, tgt, noise)
+                d = values - mean[obs]
+                s_oo = cov[np.ix_(obs, obs)] + (np.diag(noise) if noise is not None else 0.0)
                 maha = np.einsum("ij,ij->i", d, np.linalg.solve(s_oo, d.T).T)
                 logl.append(-0.5 * maha - 0.5 * np.linalg.slogdet(s_oo)[1])
                 mus.append(np.exp(mu))
@@ -224,6 +253,7 @@ def fit(data: Path) -> dict[str, Any]:
         "sexes": {},
         "levels": {},
         "cross_validation": {},
+        "photo_noise_cm": PHOTO_NOISE_CM,
     }
     for sex, v in x.items():
         mean, cov = gaussian(v)
@@ -231,8 +261,9 @@ def fit(data: Path) -> dict[str, Any]:
                                "cov": [[float(f"{c:.6e}") for c in row] for row in cov]}
         model["levels"][sex] = levels(tables[sex])
     for label, inputs in INPUT_SETS.items():
-        model["cross_validation"][label] = {sex: cross_validate(v, inputs) for sex, v in x.items()}
-        model["cross_validation"][label]["sex_unknown"] = cross_validate_unknown_sex(x, inputs)
+        noisy = label.endswith("noisy_photo")
+        model["cross_validation"][label] = {sex: cross_validate(v, inputs, noisy) for sex, v in x.items()}
+        model["cross_validation"][label]["sex_unknown"] = cross_validate_unknown_sex(x, inputs, noisy)
     model["bands"] = bands(tables)
     model["references"] = references(x)
     return model
