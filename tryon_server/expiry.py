@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from .state import AppState
 
@@ -13,14 +12,7 @@ log = logging.getLogger("tryon.expiry")
 
 
 async def expire_once(state: AppState, now: float | None = None) -> dict[str, int]:
-    now = time.time() if now is None else now
-    sessions = 0
-    while rows := await state.db.fetch_all("expired_sessions", now=now):
-        for row in rows:
-            # row first, files second: a crash in between leaves orphans, which the sweep removes
-            await state.db.execute("delete_session_by_id", id=row["id"])
-            await state.storage.delete([row["person_key"], row["garment_key"], row["result_key"]])
-            sessions += 1
+    sessions = await state.sessions.expire(now)
     referenced = {r["key"] for r in await state.db.fetch_all("all_file_keys")}
     orphans = await asyncio.to_thread(state.storage.sweep_orphans, referenced)
     if sessions or orphans:

@@ -10,8 +10,8 @@ from .config import Settings
 from .db import Database
 from .events import SessionEvents
 from .inference import InferenceRunner
+from .manager import SessionManager
 from .metrics import Metrics
-from .queue import SessionQueue
 from .ratelimit import RateLimiter
 from .signing import UrlSigner
 from .storage import Storage
@@ -24,7 +24,7 @@ class AppState:
     db: Database
     storage: Storage
     signer: UrlSigner
-    queue: SessionQueue
+    sessions: SessionManager  # the session lifecycle: every change to a session goes through it
     events: SessionEvents
     runner: InferenceRunner
     worker: Worker

@@ -7,13 +7,17 @@ from Content-Length, and while it streams by counting bytes, before the whole bo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
+from . import images
 from .exceptions import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from .state import AppState
 
 # room for the multipart boundaries and the text fields beside the files
 FORM_OVERHEAD = 256 * 1024
@@ -92,3 +96,9 @@ async def read_json(request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="bad_json")
     return data
+
+
+async def clean_upload(state: AppState, data: bytes, what: str) -> images.CleanImage:
+    """An uploaded image decoded, checked and re-encoded without its metadata (images.py), within
+    this server's pixel limit; `what` names it in the refusal ("photo", "garment image")."""
+    return await images.clean_untrusted(data, max_pixels=state.settings.max_image_pixels, what=what)

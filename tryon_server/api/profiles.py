@@ -10,40 +10,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import images
 from ..auth import require_owner
-from ..db import Row
-from ..exceptions import NotFound, Unauthorized, ValidationFailed
+from ..exceptions import Unauthorized, ValidationFailed
+from ..profiles import delete_profile as delete_profile_and_sessions
+from ..profiles import load_profile, parse_height
 from ..serialize import profile_json
-from ..state import AppState, get_state
-from ..uploads import read_file_field, read_form, text_field
+from ..state import get_state
+from ..uploads import clean_upload, read_file_field, read_form, text_field
 
 MAX_NAME = 80
 
-
-def parse_height(text: str | None, *, required: bool = False) -> float | None:
-    if text is None:
-        if required:
-            raise ValidationFailed("Give your height in centimetres (height_cm).", code="height_required")
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValidationFailed("height_cm must be a number of centimetres, e.g. 172.", code="bad_height") from None
-    if not 50 <= value <= 250:
-        raise ValidationFailed("height_cm must be between 50 and 250 centimetres.", code="bad_height")
-    return value
-
-
-async def clean_upload(state: AppState, data: bytes, what: str) -> images.CleanImage:
-    return await images.clean_untrusted(data, max_pixels=state.settings.max_image_pixels, what=what)
-
-
-async def load_profile(state: AppState, profile_id: str, owner: str) -> Row:
-    row = await state.db.fetch_one("get_profile", id=profile_id, owner=owner)
-    if row is None:
-        raise NotFound("No such profile.", code="profile_not_found")
-    return row
+# api/body.py still imports these three from here; they live in profiles.py and uploads.py now
+__all__ = ["clean_upload", "load_profile", "parse_height", "routes"]
 
 
 async def create_profile(request: Request) -> JSONResponse:
@@ -92,17 +70,7 @@ async def get_profile(request: Request) -> JSONResponse:
 
 async def delete_profile(request: Request) -> Response:
     owner = await require_owner(request)
-    state = get_state(request)
-    row = await load_profile(state, request.path_params["profile_id"], owner)
-    await state.db.execute("delete_profile", id=row["id"], owner=owner)
-    # the try-ons made from this photo are derived from it: they go too (API: "its photo and
-    # derived files are gone from disk"), running ones cancelled at their next step
-    sessions = await state.db.fetch_all("delete_profile_sessions", profile_id=row["id"], owner=owner)
-    for session in sessions:
-        state.worker.cancel(session["id"])
-        state.events.notify(session["id"])
-    await state.storage.delete([row["photo_key"]])
-    await state.storage.delete([s[k] for s in sessions for k in ("person_key", "garment_key", "result_key")])
+    await delete_profile_and_sessions(get_state(request), request.path_params["profile_id"], owner)
     return Response(status_code=204)
 
 

@@ -12,7 +12,7 @@ from ..state import get_state
 async def health(request: Request) -> JSONResponse:
     state = get_state(request)
     try:
-        depth = await state.queue.depth()
+        depth = await state.sessions.depth()
         db_ok = True
     except Exception:
         depth, db_ok = 0, False
@@ -38,7 +38,7 @@ async def health(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> Response:
     state = get_state(request)
-    state.metrics.queue_depth.set(await state.queue.depth())
+    state.metrics.queue_depth.set(await state.sessions.depth())
     state.metrics.ready.set(1 if state.runner.ready else 0)
     return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -6,9 +6,6 @@ import asyncio
 import base64
 import json
 import logging
-import sqlite3
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,17 +19,17 @@ from starlette.routing import Route
 from ..auth import client_address, require_owner
 from ..db import Row
 from ..downloads import download_image
-from ..exceptions import BadRequest, NotFound, NotReady, QueueFull, Unauthorized, ValidationFailed
+from ..engines.base import CATEGORIES
+from ..exceptions import BadRequest, NotFound, NotReady, QueueFull, ValidationFailed
+from ..profiles import load_profile
 from ..schemas import EngineOptions, KeepBody, SessionCreateJson
 from ..serialize import session_json
 from ..state import AppState, get_state
 from ..status import TERMINAL, Status
-from ..uploads import read_file_field, read_form, read_json, text_field
-from .profiles import clean_upload, load_profile
+from ..uploads import clean_upload, read_file_field, read_form, read_json, text_field
 
 log = logging.getLogger("tryon.sessions")
 
-CATEGORIES = ("upper", "lower", "dress")
 MAX_METADATA = 16 * 1024
 EVENT_REFRESH_S = 2.0  # SSE streams re-read their session at least this often (queue positions move)
 
@@ -46,7 +43,7 @@ def _pydantic_message(exc: ValidationError) -> str:
 def _parse_category(value: str | None) -> str:
     category = (value or "upper").strip().lower()
     if category not in CATEGORIES:
-        raise ValidationFailed("category must be one of: upper, lower, dress.", code="bad_category")
+        raise ValidationFailed(f"category must be one of: {', '.join(CATEGORIES)}.", code="bad_category")
     return category
 
 
@@ -95,14 +92,8 @@ def _parse_options(value: Any) -> str:
     return options.model_dump_json(exclude_none=True)
 
 
-async def queue_position(state: AppState, row: Row) -> int:
-    if row["status"] != Status.QUEUED:
-        return 0
-    return int(await state.db.read_value("queue_position", seq=row["seq"]) or 1)
-
-
 async def render(state: AppState, row: Row) -> dict[str, Any]:
-    return session_json(row, state.signer, queue_position=await queue_position(state, row),
+    return session_json(row, state.signer, queue_position=await state.sessions.position(row),
                         live=state.events.live(row["id"]))
 
 
@@ -170,7 +161,7 @@ async def create_session(request: Request) -> JSONResponse:
         # accepting work that can never run would leave it queued forever
         raise NotReady("The try-on engine failed to start, so no try-on can run; see the server's log.",
                        code="engine_unavailable", headers={"Retry-After": "60"})
-    if await state.queue.depth() >= state.settings.queue_max:
+    if await state.sessions.depth() >= state.settings.queue_max:
         raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
     sub = await _read_submission(request, state)
 
@@ -199,29 +190,16 @@ async def create_session(request: Request) -> JSONResponse:
         await state.storage.delete([person_key])
         raise
 
-    session_id = uuid.uuid4().hex
-    now = time.time()
     # committed as queued before the 202 leaves: from here on nothing can lose it
-    try:
-        inserted = await state.db.execute(
-            "insert_session_if_room", id=session_id, owner=owner, profile_id=sub.profile_id,
-            category=sub.category, person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
-            source_url=sub.garment_url, page_url=sub.page_url, metadata=sub.metadata, options=sub.options,
-            now=now, expires_at=now + state.settings.retention_seconds, queue_max=state.settings.queue_max,
-        )
-    except sqlite3.IntegrityError:  # the token was deleted (delete-all-data) while this uploaded
-        await state.storage.delete([person_key, garment_key])
-        raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.", code="unknown_token") from None
-    if not inserted:  # the queue filled up while this request uploaded
-        await state.storage.delete([person_key, garment_key])
-        raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
-    state.queue.put(session_id)
-    state.metrics.transition("queued")
+    session_id = await state.sessions.submit(
+        owner, category=sub.category, person_key=person_key, person_sha256=person_sha, garment_key=garment_key,
+        profile_id=sub.profile_id, source_url=sub.garment_url, page_url=sub.page_url, metadata=sub.metadata,
+        options=sub.options,
+    )
     row = await load_session(state, session_id, owner)
-    log.info("session created -> queued", extra={"fields": {"session_id": session_id}})
     poll_url = f"/api/tryon/sessions/{session_id}"
     return JSONResponse(
-        {"session_id": session_id, "status": "queued", "queue_position": await queue_position(state, row),
+        {"session_id": session_id, "status": Status.QUEUED, "queue_position": await state.sessions.position(row),
          "poll_url": poll_url, "events_url": f"{poll_url}/events"},
         status_code=202, headers={"Location": poll_url},
     )
@@ -269,14 +247,8 @@ async def session_events(request: Request) -> EventSourceResponse:
 async def delete_session(request: Request) -> Response:
     owner = await require_owner(request)
     state = get_state(request)
-    session_id = request.path_params["session_id"]
-    row = await state.db.fetch_one("delete_session", id=session_id, owner=owner)
-    if row is None:
+    if not await state.sessions.delete(request.path_params["session_id"], owner):
         raise NotFound("No such try-on session.", code="session_not_found")
-    state.worker.cancel(session_id)
-    await state.storage.delete([row["person_key"], row["garment_key"], row["result_key"]])
-    state.events.notify(session_id)
-    log.info("session deleted", extra={"fields": {"session_id": session_id}})
     return Response(status_code=204)
 
 
@@ -288,7 +260,7 @@ async def keep_session(request: Request) -> JSONResponse:
     except ValidationError as exc:
         raise ValidationFailed(_pydantic_message(exc), code="bad_request_body") from None
     session_id = request.path_params["session_id"]
-    if not await state.db.execute("set_kept", id=session_id, owner=owner, kept=int(body.keep), now=time.time()):
+    if not await state.sessions.keep(session_id, owner, body.keep):
         raise NotFound("No such try-on session.", code="session_not_found")
     return JSONResponse(await render(state, await load_session(state, session_id, owner)))
 

@@ -21,13 +21,9 @@ async def delete_everything(request: Request) -> Response:
     owner = await require_owner(request)
     state = get_state(request)
     state.known_tokens.discard(owner)
-    sessions = await state.db.fetch_all("delete_owner_sessions", owner=owner)
+    await state.sessions.delete_for_owner(owner)  # running ones stop at their next step and keep nothing
     profiles = await state.db.fetch_all("delete_owner_profiles", owner=owner)
     await state.db.execute("delete_token", token_hash=owner)
-    for row in sessions:
-        state.worker.cancel(row["id"])  # a running one stops at its next step and keeps nothing
-        state.events.notify(row["id"])
-    await state.storage.delete([row[k] for row in sessions for k in ("person_key", "garment_key", "result_key")])
     await state.storage.delete([row["photo_key"] for row in profiles])
     return Response(status_code=204)
 
