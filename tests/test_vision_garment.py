@@ -89,3 +89,60 @@ def test_cutout_edge_carries_the_garment_colour_not_the_backdrop():
     inner = cut.alpha > 0.999
     kept = (cut.rgb == np.asarray(draw_top())).all(-1)[inner]
     assert kept.mean() > 0.995
+
+
+# --- parts and light garments -------------------------------------------------------------------
+
+
+def test_white_tee_on_a_white_backdrop_is_cut_out_whole():
+    # 3-10 Lab units from the backdrop: the landed tolerance (8 units at least) lost both sleeves
+    from tests.dressed import draw_white_tee, true_mask
+
+    g = draw_white_tee()
+    cut = cut_out(g, "upper")
+    m, t = cut.alpha > 0.5, true_mask("white_tee", g.size)
+    assert (m & t).sum() / (m | t).sum() > 0.97
+
+
+@pytest.mark.parametrize("which,expected", [("top", "short"), ("long", "long"), ("dress", "none"),
+                                            ("short_dress", "none")])
+def test_sleeve_length_is_read_off_the_flat_lay(which, expected):
+    from tests.dressed import draw_long_sleeved_top, draw_short_dress
+
+    garment, category = {"top": (draw_top(), "upper"), "long": (draw_long_sleeved_top(), "upper"),
+                         "dress": (draw_dress(), "dress"), "short_dress": (draw_short_dress(), "dress")}[which]
+    cut = cut_out(garment, category)
+    assert cut.parts is not None
+    assert cut.parts.sleeve_length == expected
+    assert sorted(cut.parts.sleeves) == ([] if expected == "none" else ["l", "r"])
+
+
+def test_the_drawn_tee_splits_into_body_and_two_sleeves_at_its_seams():
+    from tryon_server.vision.garment import BODY, SLEEVE_L, SLEEVE_R
+
+    cut = cut_out(draw_top(), "upper")
+    labels = cut.parts.labels
+    # the drawn sleeves: beyond the seams x=178 (left) and x=422 (right), above y=262
+    cloth = garment_mask("top")
+    left, right = np.zeros_like(cloth), np.zeros_like(cloth)
+    left[150:230, 60:160], right[150:230, 440:540] = True, True
+    assert (labels[cloth & left] == SLEEVE_L).mean() > 0.97
+    assert (labels[cloth & right] == SLEEVE_R).mean() > 0.97
+    assert (labels[300:600, 200:400] == BODY).mean() > 0.99
+    # each sleeve points down and out from its seam, about its drawn length (~1/3 of the span)
+    left, right = cut.parts.sleeves["l"], cut.parts.sleeves["r"]
+    assert left.axis[0] < 0 < right.axis[0] and left.axis[1] > 0 and right.axis[1] > 0
+    for sleeve in (left, right):
+        assert 0.2 < sleeve.length / cut.parts.span < 0.6
+
+
+def test_long_sleeves_lying_beside_the_body_are_sleeves_not_body():
+    from tests.dressed import draw_long_sleeved_top
+    from tryon_server.vision.garment import SLEEVE_L, SLEEVE_R
+
+    cut = cut_out(draw_long_sleeved_top(), "upper")
+    labels = cut.parts.labels
+    # the lower ends of the drawn sleeves (x ~ 60-130 and 470-540 near y = 540)
+    assert (labels[520:550, 75:115] == SLEEVE_L).mean() > 0.9
+    assert (labels[520:550, 485:525] == SLEEVE_R).mean() > 0.9
+    assert cut.parts.sleeves["l"].length > 0.9 * cut.parts.span

@@ -51,7 +51,7 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
         small = cv2.resize(person_rgb, size, interpolation=cv2.INTER_AREA)
         plate = cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA)
         plate_full = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        a = feather(back_area, 1.5)[:, :, None]
+        a = _soft_cover(back_area)
         out = plate_full * a + out * (1.0 - a)
     if skin_area.any():
         out = _paint_skin(out, person_rgb, parse, skin_area, scale, (f, size))
@@ -78,8 +78,15 @@ def _paint_skin(out: np.ndarray, person_rgb: np.ndarray, parse: PersonParse, ski
     dist = cv2.distanceTransform(body_small, cv2.DIST_L2, 3)
     rim = 0.85 + 0.15 * np.clip(dist / max(1.0, 0.07 * scale / f), 0.0, 1.0)
     skin = cv2.resize((colour * rim[:, :, None]).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    a = feather(skin_area, 1.5)[:, :, None]
+    a = _soft_cover(skin_area)
     return skin * a + out * (1.0 - a)
+
+
+def _soft_cover(area: np.ndarray) -> np.ndarray:
+    """HxWx1 float: 1 over all of `area` and a soft edge just outside it, so the old colour's
+    last pixels are covered too, not half-mixed in."""
+    grown = cv2.dilate(area.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return np.maximum(feather(grown, 1.5), area.astype(np.float32))[:, :, None]
 
 
 def garment_support(analysis: PersonAnalysis, replace: np.ndarray, category: str, cut: GarmentCutout) -> np.ndarray:

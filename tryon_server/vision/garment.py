@@ -295,13 +295,18 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
     for p, _ in sorted(defects, key=lambda t: t[0][1]):
         if p[1] > y0 + reach * gh or p[1] < y0 + 0.08 * gh:
             continue
-        above = mask[int(y0):int(p[1])]
-        # a sleeve is a real piece of cloth out there, not the tip of a strap
+        # a sleeve is a real piece of cloth out there, not the tip of a strap: above the
+        # concavity, or (a long sleeve hanging beside a top) below it, apart from the body
         enough = 0.02 * mask.sum()
-        if p[0] < cx - 0.15 * gw and arm_l is None and above[:, : max(0, int(p[0] - 0.05 * gw))].sum() > enough:
-            arm_l = p
-        elif p[0] > cx + 0.15 * gw and arm_r is None and above[:, int(p[0] + 0.05 * gw):].sum() > enough:
-            arm_r = p
+        above = mask[int(y0):int(p[1])]
+        if p[0] < cx - 0.15 * gw and arm_l is None:
+            beyond = above[:, : max(0, int(p[0] - 0.05 * gw))].sum()
+            if beyond > enough or (not long_garment and _hanging_beside(mask, p, -1, cx, gw) > enough):
+                arm_l = p
+        elif p[0] > cx + 0.15 * gw and arm_r is None:
+            beyond = above[:, int(p[0] + 0.05 * gw):].sum()
+            if beyond > enough or (not long_garment and _hanging_beside(mask, p, 1, cx, gw) > enough):
+                arm_r = p
     # the hem is the lowest row of the garment's body (the centre column), not of the whole
     # mask: long sleeves laid beside a top often reach lower than its hem
     body_bottom = _centre_bottom(mask, cx, gw)
@@ -378,6 +383,22 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         if cuff is not None:
             points[f"cuff_{side}_out"], points[f"cuff_{side}_in"] = cuff
     return points
+
+
+def _hanging_beside(mask: np.ndarray, p: np.ndarray, side: int, cx: float, gw: float) -> int:
+    """Pixels below `p`, beyond it on `side` (-1 left, 1 right), that are not in their row's run
+    through the centre: a sleeve hanging beside the body with a gap between them."""
+    count = 0
+    edge = p[0] - 0.05 * gw if side < 0 else p[0] + 0.05 * gw
+    for y in range(int(p[1]) + 1, mask.shape[0], 2):  # every other row: a count, not a shape
+        a, b = _run_around(mask, y, cx)
+        row = mask[y]
+        if side < 0:
+            lo, hi = 0, int(min(edge, a if not np.isnan(a) else edge))
+        else:
+            lo, hi = int(max(edge, b + 1 if not np.isnan(b) else edge)), mask.shape[1]
+        count += 2 * int(row[max(lo, 0):max(hi, 0)].sum())
+    return count
 
 
 def _centre_bottom(mask: np.ndarray, cx: float, gw: float) -> float:
