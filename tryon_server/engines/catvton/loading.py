@@ -92,7 +92,7 @@ def missing_weights_reason(models_dir: Path) -> str | None:
         return (f"the folder {vae} is missing or incomplete (it must hold stabilityai/sd-vae-ft-mse: config.json "
                 f"and a weights file; {readme} says how to fetch it)")
     if attention_file(models_dir) is None:
-        wanted = " or ".join(str(models_dir / CATVTON / v / ATTENTION_FILE) for v in VARIANTS[:1])
+        wanted = models_dir / CATVTON / VARIANTS[0] / ATTENTION_FILE
         return (f"the folder {models_dir / CATVTON} has no attention weights (expected {wanted}, or the same "
                 f"file under {VARIANTS[1]}/ or {VARIANTS[2]}/; {readme} says how to fetch it)")
     return None
