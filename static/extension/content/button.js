@@ -52,6 +52,10 @@
       this.button.addEventListener("click", (event) => {
         event.preventDefault();
         event.stopPropagation(); // the image is often inside a link or a zoom trigger
+        // The shadow root is open (so the shop's page can see it), and a script of that page can
+        // call button.click(): only a click the shopper made (isTrusted) may send a picture,
+        // else any page could make the extension download whatever URL it names.
+        if (!event.isTrusted) return;
         onClick(this);
       });
       // A click must not reach the shop's handlers (gallery zoom, lightbox, link) either.
