@@ -44,6 +44,9 @@
     button ||= new NS.TryOnButton(onClick);
     if (button.anchor !== next.element || button.imageUrl !== next.url) button.attach(next.element, next.url);
     else button.reposition();
+    // Why this picture, on this page: readable in DevTools' Elements panel (and by the tests).
+    button.host.dataset.tryonSource = next.source;
+    button.host.dataset.tryonWhy = `page: ${next.why.page.join(", ")}; picture: ${next.why.picture.join(", ")}`;
   }
 
   // Some shops mutate their DOM many times a second (carousels, timers): detect at most every 600 ms.
