@@ -31,15 +31,20 @@ def test_cutout_matches_the_drawn_outline(name, draw, category):
 
 
 def test_top_key_points_sit_on_the_drawn_corners():
-    k = cut_out(draw_top(), "upper").keypoints  # drawn at 600x720, under the 768 limit: same pixels
+    cut = cut_out(draw_top(), "upper")
+    k = cut.keypoints  # drawn at 600x720, under the 768 limit: same pixels
     expect = {"neck_l": (240, 60), "neck_r": (360, 60), "neck": (300, 105), "shoulder_l": (175, 80),
               "shoulder_r": (425, 80), "armpit_l": (178, 215), "armpit_r": (422, 215),
               "hem_l": (172, 660), "hem_r": (428, 660)}
     for name, (x, y) in expect.items():
         assert np.hypot(k[name][0] - x, k[name][1] - y) < 15, (name, k[name])
-    # the sleeve openings: towards the drawn cuffs (55,205)-(115,262) and mirrored
-    assert k["cuff_l_out"][0] < 100 and k["cuff_r_out"][0] > 500
-    assert 180 < k["cuff_l_in"][1] < 275
+    # the sleeves end at the drawn cuffs, (55,205)-(115,262) and mirrored
+    for side, cuff in (("l", (85, 233)), ("r", (515, 233))):
+        sleeve = cut.parts.sleeves[side]
+        end = sleeve.root + sleeve.length * sleeve.axis
+        assert np.hypot(*(end - cuff)) < 20, (side, end)
+        # the drawn sleeve tapers from its seam (139 px) to its cuff (83 px): its middle between
+        assert np.hypot(60, 57) < sleeve.width < 139
 
 
 def test_trouser_key_points_find_waist_crotch_and_both_leg_hems():
@@ -53,9 +58,10 @@ def test_trouser_key_points_find_waist_crotch_and_both_leg_hems():
     assert k["hem_l_out"][1] > 700 * scale
 
 
-def test_sleeveless_dress_has_no_cuffs_and_a_waist_between_armpits_and_hem():
-    k = cut_out(draw_dress(), "dress").keypoints
-    assert not any(n.startswith("cuff") for n in k)
+def test_sleeveless_dress_has_no_sleeves_and_a_waist_between_armpits_and_hem():
+    cut = cut_out(draw_dress(), "dress")
+    k = cut.keypoints
+    assert cut.parts is not None and not cut.parts.sleeves
     assert k["armpit_l"][1] < k["waist_l"][1] < k["hem_l"][1]
     assert k["waist_r"][0] - k["waist_l"][0] < k["hem_r"][0] - k["hem_l"][0]
 

@@ -129,7 +129,7 @@ def blend_garment(
     person_rgb: np.ndarray,
     warped: WarpedGarment,
     person_mask: np.ndarray,
-    region: np.ndarray,
+    region: np.ndarray | None,
     protect: np.ndarray,
     garment_background: np.ndarray,
     scale: float,
@@ -137,12 +137,13 @@ def blend_garment(
 ) -> np.ndarray:
     """The whole stage 5: light-matched, shaded garment over the body, behind `protect`.
 
-    Light and folds are read from `person_rgb`; the garment is laid onto `base` (the photo with
+    The garment shows where `person_mask` (soft: where it may show) and `region` (None: all of
+    it) allow. Light and folds are read from `person_rgb`; the garment is laid onto `base` (the photo with
     the old garment already taken off, `compose.remove_garment`), or onto the photo itself."""
     canvas = person_rgb if base is None else base
     h, w = person_rgb.shape[:2]
     edge = max(0.8, 0.0025 * max(h, w))  # ~2.5 px at 1024: soft, not blurry
-    region_soft = feather(region, edge * 2)
+    region_soft = feather(region, edge * 2) if region is not None else 1.0
     protect_soft = feather(protect, edge)
     alpha = warped.alpha * np.clip(person_mask * 1.15, 0.0, 1.0) * region_soft * (1.0 - protect_soft)
     # shrink by a pixel and soften so the old clothes' edge never peeks out as a halo
@@ -153,7 +154,8 @@ def blend_garment(
         return canvas.copy()
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     gains = light_gains(person_rgb, garment_background)
-    shade = shading_map(person_rgb, (warped.alpha > 0.5) & region, scale)
+    on_garment = warped.alpha > 0.5
+    shade = shading_map(person_rgb, on_garment & region if region is not None else on_garment, scale)
     out = canvas.copy()
     sub = (slice(y0, y1), slice(x0, x1))
     garment = warped.rgb[sub] * gains[None, None, :] * shade[sub][:, :, None]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .blend import blend_garment, feather, luminance, restore_face
+from .blend import blend_garment, feather, restore_face
 from .garment import GarmentCutout
 from .parsing import FACE, HAIR, SKIN, UPPER, PersonParse
 from .person import PersonAnalysis
@@ -34,35 +34,47 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
     if not area.any():
         return person_rgb.copy()
     h, w = area.shape
-    # the old garment's edge pixels mix in its colour: take a few more
+    # the old garment's edge pixels mix in its colour: take a few more. Full-size work is done
+    # in the area's bounding box only.
     grow = max(1, int(0.012 * scale))
-    area = cv2.dilate(area.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
-    area &= ~np.isin(parse.labels, (FACE, HAIR))
-    skin_area = area & parse.body
-    back_area = area & ~parse.body
-    out = person_rgb.astype(np.float32)
+    ys, xs = np.nonzero(area)
+    pad = grow + 8
+    box = (slice(max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)),
+           slice(max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)))
+    cover = cv2.dilate(area[box].astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    cover &= ~np.isin(parse.labels[box], (FACE, HAIR))
+    skin_area = cover & parse.body[box]
+    back_area = cover & ~parse.body[box]
+    crop = person_rgb[box].astype(np.float32)
 
     f = 4
     size = (max(1, w // f), max(1, h // f))
     if back_area.any():
         # a clean plate: the photo with the whole person (and the area) inpainted from the backdrop
-        hole = cv2.resize(((person_mask > 0.2) | back_area).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        whole = np.zeros((h, w), bool)
+        whole[box] = back_area
+        hole = cv2.resize(((person_mask > 0.2) | whole).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
         hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
         small = cv2.resize(person_rgb, size, interpolation=cv2.INTER_AREA)
         plate = cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA)
-        plate_full = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        plate_crop = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR)[box].astype(np.float32)
         a = _soft_cover(back_area)
-        out = plate_full * a + out * (1.0 - a)
+        crop = plate_crop * a + crop * (1.0 - a)
     if skin_area.any():
-        out = _paint_skin(out, person_rgb, parse, skin_area, scale, (f, size))
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        skin = _skin_colours(person_rgb, parse, scale, (f, size))[box]
+        a = _soft_cover(skin_area)
+        crop = skin * a + crop * (1.0 - a)
+    out = person_rgb.copy()
+    out[box] = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
-def _paint_skin(out: np.ndarray, person_rgb: np.ndarray, parse: PersonParse, skin_area: np.ndarray,
-                scale: float, small: tuple[int, tuple[int, int]]) -> np.ndarray:
-    """Skin over `skin_area`: the colour and light of the person's own visible skin nearby (an
-    arm's skin continues up the arm), else the face's colour; darker where the body turns away."""
-    h, w = skin_area.shape
+def _skin_colours(person_rgb: np.ndarray, parse: PersonParse, scale: float,
+                  small: tuple[int, tuple[int, int]]) -> np.ndarray:
+    """HxWx3 float32: the skin each body pixel would show, from the colour and light of the
+    person's own visible skin nearby (an arm's skin continues up the arm), else the face's
+    colour; darker where the body turns away. Worked at a quarter size, where it is smooth."""
+    h, w = parse.labels.shape
     f, size = small
     src = cv2.resize(((parse.labels == SKIN) & parse.body).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     src = cv2.erode(src, np.ones((3, 3), np.uint8)).astype(np.float32)  # not the skin's edge pixels
@@ -77,9 +89,7 @@ def _paint_skin(out: np.ndarray, person_rgb: np.ndarray, parse: PersonParse, ski
     body_small = cv2.resize(parse.body.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     dist = cv2.distanceTransform(body_small, cv2.DIST_L2, 3)
     rim = 0.85 + 0.15 * np.clip(dist / max(1.0, 0.07 * scale / f), 0.0, 1.0)
-    skin = cv2.resize((colour * rim[:, :, None]).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    a = _soft_cover(skin_area)
-    return skin * a + out * (1.0 - a)
+    return cv2.resize((colour * rim[:, :, None]).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _soft_cover(area: np.ndarray) -> np.ndarray:
@@ -135,6 +145,5 @@ def compose(person_rgb: np.ndarray, analysis: PersonAnalysis, parse: PersonParse
     base = remove_garment(person_rgb, parse, replace, analysis.person_mask, sw)
     support = garment_support(analysis, replace, category, cut)
     protect = front_of_garment(analysis, parse, warped, category)
-    out = blend_garment(person_rgb, warped, support, np.ones(support.shape, bool), protect, cut.background,
-                        scale=sw, base=base)
+    out = blend_garment(person_rgb, warped, support, None, protect, cut.background, scale=sw, base=base)
     return restore_face(out, person_rgb, analysis.face_mask)

@@ -274,7 +274,8 @@ def _row_extent(mask: np.ndarray, y: int) -> tuple[float, float]:
 
 def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = False) -> dict[str, np.ndarray]:
     """neck_l/neck_r (collar tops), neck (front neckline dip), shoulder_l/r, armpit_l/r,
-    hem_l/hem_r, and where there are sleeves, cuff_l_out/cuff_l_in (and _r)."""
+    hem_l/hem_r; strap_l/strap_r (the shoulder points again) when no armpits were found, a
+    sleeveless top. The sleeves themselves are measured by `top_parts`."""
     ys, xs = np.nonzero(mask)
     x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
     gw, gh = x1 - x0 + 1, y1 - y0 + 1
@@ -376,12 +377,6 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
     }
     if sleeveless:  # a sleeveless top hangs from its straps' outer corners
         points["strap_l"], points["strap_r"] = shoulder_l.copy(), shoulder_r.copy()
-    for side, sign, tip, pit in (("l", -1, shoulder_l, arm_l), ("r", 1, shoulder_r, arm_r)):
-        if sleeveless:
-            break
-        cuff = _cuff(mask, tip, np.asarray(pit, float), sign)
-        if cuff is not None:
-            points[f"cuff_{side}_out"], points[f"cuff_{side}_in"] = cuff
     return points
 
 
@@ -425,42 +420,6 @@ def _run_around(mask: np.ndarray, y: int, cx: float) -> tuple[float, float]:
     inside = (starts <= cx) & (ends >= cx)
     i = int(np.argmax(inside)) if inside.any() else int(np.argmin(np.minimum(abs(starts - cx), abs(ends - cx))))
     return float(starts[i]), float(ends[i])
-
-
-def _cuff(mask: np.ndarray, tip: np.ndarray, pit: np.ndarray, sign: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The two ends of a sleeve's opening: the sleeve is the garment beyond the line from the
-    shoulder tip to the armpit; its far end along the sleeve's axis is the cuff."""
-    ys, xs = np.nonzero(mask)
-    pts = np.stack([xs, ys], 1).astype(np.float64)
-    seam = pit - tip
-    normal = np.array([seam[1], -seam[0]])
-    normal /= np.linalg.norm(normal) + 1e-9
-    if np.dot(normal, [sign, 0]) < 0:
-        normal = -normal
-    outside = np.zeros(mask.shape, np.uint8)
-    outside[ys, xs] = ((pts - tip) @ normal > 2.0).astype(np.uint8)
-    # the sleeve is the largest piece beyond the seam line (a flared hem can poke out too)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(outside, connectivity=8)
-    if n <= 1:
-        return None
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    sy, sx = np.nonzero(labels == biggest)
-    sleeve = np.stack([sx, sy], 1).astype(np.float64)
-    if len(sleeve) < 0.01 * len(pts):
-        return None
-    root = (tip + pit) / 2
-    axis = sleeve.mean(0) - root
-    length = np.linalg.norm(axis)
-    if length < 1:
-        return None
-    axis /= length
-    proj = (sleeve - root) @ axis
-    far = sleeve[proj >= proj.max() - max(2.0, 0.2 * proj.max())]
-    perp = np.array([-axis[1], axis[0]])
-    side = (far - root) @ perp
-    a, b = far[np.argmin(side)], far[np.argmax(side)]
-    # "out" is the edge continuing the shoulder line (the upper one for a hanging sleeve)
-    return (a, b) if a[1] <= b[1] else (b, a)
 
 
 def _dress_extra(mask: np.ndarray, points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
