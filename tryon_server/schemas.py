@@ -121,7 +121,12 @@ class ErrorOut(BaseModel):
 
 
 class BodyEstimate(BaseModel):
-    measurements: dict[str, Any]
-    size: str
-    sizes: dict[str, Any] | None = None
+    measurements: dict[str, Any] = Field(description="name -> {value_cm, low_cm, high_cm, confidence}: a value and "
+                                         "its range (one standard deviation, the model's error plus the photo's)")
+    size: str | None = Field(description="the top size; null when the body is outside the size chart")
+    sizes: dict[str, Any] | None = Field(None, description="top and bottom: {size, decided_by, in_range, also?, "
+                                         "message?}; `also` is the neighbouring size the range reaches")
     confidence: float
+    notes: list[str] = Field([], description="sentences about what made the estimate less sure")
+    sex_estimate: dict[str, float] | None = Field(None, description="how well each sex explains the photo, "
+                                                  "when sex was not given")
