@@ -6,8 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-Category = Literal["upper", "lower", "dress"]
-StatusName = Literal["queued", "processing", "completed", "failed"]
+from .engines.base import (
+    MAX_GUIDANCE,
+    MAX_OUTPUT_SIZE,
+    MAX_SEED,
+    MAX_STEPS,
+    MIN_GUIDANCE,
+    MIN_OUTPUT_SIZE,
+    MIN_STEPS,
+    Category,
+)
+from .status import Status
 
 
 class EngineOptions(BaseModel):
@@ -15,10 +24,12 @@ class EngineOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    output_size: int = Field(1024, ge=128, le=2048, description="Long side of the result in pixels.")
-    steps: int | None = Field(None, ge=1, le=100, description="Denoising steps (GPU engines).")
-    guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (GPU engines).")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed for a reproducible result (GPU engines).")
+    output_size: int = Field(1024, ge=MIN_OUTPUT_SIZE, le=MAX_OUTPUT_SIZE,
+                             description="Long side of the result in pixels.")
+    steps: int | None = Field(None, ge=MIN_STEPS, le=MAX_STEPS, description="Denoising steps (GPU engines).")
+    guidance: float | None = Field(None, ge=MIN_GUIDANCE, le=MAX_GUIDANCE,
+                                   description="Classifier-free guidance scale (GPU engines).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed for a reproducible result (GPU engines).")
     strength: float | None = Field(None, gt=0, le=1,
                                    description="How much the masked area is repainted (diffusion; catvton: always all).")
     fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
@@ -46,11 +57,6 @@ class TokenOut(BaseModel):
     token: str
 
 
-class Measurement(BaseModel):
-    value_cm: float
-    confidence: float
-
-
 class ProfileOut(BaseModel):
     profile_id: str
     name: str
@@ -66,7 +72,7 @@ class ProfileList(BaseModel):
 
 class SessionOut(BaseModel):
     session_id: str
-    status: StatusName
+    status: Status
     progress: float = Field(ge=0, le=1)
     queue_position: int = Field(ge=0)
     stage: str | None

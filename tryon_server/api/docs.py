@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__, schemas
+from ..engines.base import CATEGORIES
 
 _MODELS: list[type[BaseModel]] = [
     schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.ProfileOut,
@@ -95,7 +96,7 @@ def openapi_document() -> dict[str, Any]:
         "properties": {
             "person": _IMAGE, "profile_id": _TEXT_ID, "garment": _IMAGE,
             "garment_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
-            "category": {"type": "string", "enum": ["upper", "lower", "dress"], "default": "upper"},
+            "category": {"type": "string", "enum": list(CATEGORIES), "default": "upper"},
             "page_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
             "metadata": {"type": "string", "description": "A JSON object, as text (at most 16 KB)."},
             "options": {"type": "string", "description": "EngineOptions as JSON text."},

@@ -9,14 +9,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from PIL import Image
 
 from ..exceptions import Cancelled
 
+# The one definition of what a garment can be and of the per-session options' limits: the API's
+# validation (schemas.py), its OpenAPI document (api/docs.py) and the engines' own option parsing
+# (engines/diffusion/options.py) all read them from here.
 Category = Literal["upper", "lower", "dress"]
-CATEGORIES: tuple[str, ...] = ("upper", "lower", "dress")
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+MIN_OUTPUT_SIZE, MAX_OUTPUT_SIZE = 128, 2048
+MIN_STEPS, MAX_STEPS = 1, 100
+MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
+MAX_SEED = 2**32 - 1
 
 # stage name, overall progress of this try-on in [0, 1]
 ProgressCallback = Callable[[str, float], None]

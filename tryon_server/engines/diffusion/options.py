@@ -12,18 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...exceptions import InputRejected
+from ..base import MAX_GUIDANCE, MAX_OUTPUT_SIZE, MAX_SEED, MAX_STEPS, MIN_GUIDANCE, MIN_OUTPUT_SIZE, MIN_STEPS
 
 DEFAULT_OUTPUT_SIZE = 1024  # SDXL's native resolution
-MIN_OUTPUT_SIZE, MAX_OUTPUT_SIZE = 64, 2048
 DEFAULT_STEPS = 30
 FAST_STEPS = 12  # fast mode: fewer steps, same everything else
-MIN_STEPS, MAX_STEPS = 1, 100
-DEFAULT_GUIDANCE = 5.0
-MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0  # at 1.0 or below classifier-free guidance is off (one UNet batch)
+DEFAULT_GUIDANCE = 5.0  # at 1.0 or below classifier-free guidance is off (one UNet batch)
 # below 1 the warped garment is the starting image of the masked region, so its cut and pattern
 # survive; 1.0 would start from pure noise and lose them
 DEFAULT_STRENGTH = 0.85
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
