@@ -220,6 +220,16 @@ def build_corpus() -> list[Case]:
     # --- truncated and corrupt files
     add("truncated_jpeg", jpeg[: len(jpeg) * 6 // 10], 422, "undecodable_image")
     add("truncated_png", png[: len(png) // 2], 422, "undecodable_image", filename="t.png", content_type="image/png")
+    # cut, then given back its end-of-image marker: libjpeg fills the rest with grey and says nothing
+    add("truncated_jpeg_with_end_marker", jpeg[: len(jpeg) * 6 // 10] + b"\xff\xd9", 422, "undecodable_image")
+    progressive = encode(photo(), "JPEG", progressive=True)
+    add("truncated_progressive_jpeg_with_end_marker", progressive[: progressive.index(b"\xff\xda") + 200]
+        + b"\xff\xd9", 422, "undecodable_image", why="cut inside the first (DC) scan: nothing but grey after")
+    grey = Image.new("RGB", (256, 320), (128, 128, 128))
+    grey.paste(photo(256, 160), (0, 0))
+    add("jpeg_mid_grey_lower_half", encode(grey, "JPEG", quality=90), ACCEPTED,
+        why="exactly 128 at the bottom, like a cut file, but every block is in the file: accepted")
+    add("progressive_jpeg_mid_grey_lower_half", encode(grey, "JPEG", progressive=True), ACCEPTED)
     add("truncated_webp", webp[: len(webp) // 2], 422, "undecodable_image", filename="t.webp",
         content_type="image/webp")
     add("jpeg_header_only", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9", 422,

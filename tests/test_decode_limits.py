@@ -157,3 +157,28 @@ def test_the_stored_copy_of_a_progressive_jpeg_is_a_baseline_image(server: Serve
     stored = httpx.get(server.url + r.json()["photo_url"], timeout=30).content
     assert images.count_jpeg_scans(stored) == 1
     assert Image.open(io.BytesIO(stored)).size == (512, 512)
+
+
+# ---- a JPEG cut short ----------------------------------------------------------------------------
+
+def test_a_phone_sized_jpeg_cut_short_is_refused_and_the_whole_one_accepted():
+    """libjpeg fills what is missing with grey and says nothing; cut at 40 % and given its end
+    marker back, a 4000×3000 photo (decoded at half size, DCT scaling) was stored as 60 % grey."""
+    whole = encode(photo(4000, 3000), "JPEG", quality=85)
+    assert images.clean_image(whole, max_pixels=40_000_000).size == (2000, 1500)
+    cut = whole[: len(whole) * 4 // 10] + b"\xff\xd9"
+    with pytest.raises(UnreadableImage) as info:
+        images.clean_image(cut, max_pixels=40_000_000)
+    assert info.value.code == "undecodable_image" and "incomplete" in info.value.message
+
+
+def test_a_progressive_jpeg_cut_in_its_first_scan_is_refused_but_one_cut_later_is_whole():
+    """The first scan of a progressive JPEG carries every block's average colour: cut inside
+    it, the rest is grey (refused); cut after it, the whole picture is there, only coarser (as a
+    browser shows it while it loads), and it is accepted."""
+    whole = encode(photo(4000, 3000), "JPEG", quality=85, progressive=True)
+    first_scan = whole.index(b"\xff\xda")
+    with pytest.raises(UnreadableImage):
+        images.clean_image(whole[: first_scan + 2000] + b"\xff\xd9", max_pixels=40_000_000)
+    coarse = images.clean_image(whole[: len(whole) * 4 // 10] + b"\xff\xd9", max_pixels=40_000_000)
+    assert coarse.size == (2000, 1500)

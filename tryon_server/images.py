@@ -158,29 +158,36 @@ _JPEG_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")  # a marker, not stuf
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers with no length field
 
 
-def count_jpeg_scans(data: bytes) -> int:
-    """The number of scans (SOS segments) of a JPEG's first image, found by walking its segments:
-    an EXIF thumbnail or a comment that contains the bytes FF DA is not counted. Stops at EOI, so
-    data appended after the image (a polyglot) is not read either."""
-    scans = 0
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, offset of its FF) of a JPEG's first image, by walking its segments: the bytes of
+    an EXIF thumbnail or a comment are skipped, not read as markers, and so is the entropy-coded
+    data after each SOS. Ends after EOI, so data appended after the image (a polyglot) is not read."""
     pos = 2  # after SOI
     while True:
         found = _JPEG_MARKER.search(data, pos)
         if found is None:
-            return scans
+            return
         marker = found.group(1)[0]
+        yield marker, found.start(1) - 1
         pos = found.end()
         if marker == 0xD9:  # EOI
-            return scans
+            return
         if marker in _JPEG_STANDALONE:
             continue
         if pos + 2 > len(data):
-            return scans
-        pos += struct.unpack(">H", data[pos:pos + 2])[0]  # skip the segment; after an SOS the
-        if marker == 0xDA:  # entropy-coded data follows, and the search skips it to the next marker
+            return
+        pos += struct.unpack(">H", data[pos:pos + 2])[0]  # skip the segment (an SOS: its header)
+
+
+def count_jpeg_scans(data: bytes) -> int:
+    """The number of scans (SOS segments) of a JPEG's first image; counting stops past the limit."""
+    scans = 0
+    for marker, _at in _jpeg_markers(data):
+        if marker == 0xDA:
             scans += 1
             if scans > MAX_JPEG_SCANS:
-                return scans
+                break
+    return scans
 
 
 class _DecodeTooSlow(Exception):
@@ -212,6 +219,34 @@ def _decode_cost(fmt: str, img: Image.Image, width: int, height: int) -> int:
         out_w, out_h = img.size  # after draft(): the reduced size libjpeg decodes to
         return out_w * out_h * 4
     return width * height * BYTES_PER_PIXEL[fmt]
+
+
+def _ends_early(data: bytes, img: Image.Image, source_height: int) -> bool:
+    """True for a JPEG whose picture data runs out before its last block. libjpeg then fills every
+    block after the cut with zero coefficients, exactly 128 in every channel, and accepts the file
+    (an end-of-image marker may well follow the cut). So: when the last full row of blocks is
+    exactly 128 everywhere (cheap, and a camera photo's noise never is), decode the file again
+    with zero bytes before its end marker. A complete file ends its data before them and decodes
+    the same; a cut one reads them as more blocks and comes out different. A picture that really
+    is mid-grey at the bottom is accepted."""
+    if img.mode not in ("RGB", "L"):  # CMYK and others: zero coefficients are not grey there
+        return False
+    import numpy as np
+
+    layers = getattr(img, "layer", None) or [("", 1, 1, 0)]
+    scale = max(1, round(source_height / img.size[1]))  # draft(): decoded at 1/2, 1/4 or 1/8
+    block_rows = max(1, 8 * max(v for _c, _h, v, _q in layers) // scale)
+    width, height = img.size
+    rows = min(height, block_rows + height % block_rows)  # the last full row of blocks and any part-row after
+    if not (np.asarray(img.crop((0, height - rows, width, height))) == 128).all():
+        return False
+    end = next((at for marker, at in _jpeg_markers(data) if marker == 0xD9), None)
+    if end is None:
+        return False  # no end marker: the decoder has refused it already
+    again = Image.open(io.BytesIO(data[:end] + bytes(64) + data[end:]), formats=["JPEG"])
+    again.draft(img.mode, (width, height))
+    again.load()
+    return again.size != img.size or not np.array_equal(np.asarray(again), np.asarray(img))
 
 
 async def clean_untrusted(data: bytes, *, max_pixels: int, what: str = "image") -> CleanImage:
@@ -265,6 +300,10 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image",
             with DECODE_BUDGET.hold(_decode_cost(fmt, img, width, height)):
                 img.seek(0)  # animated WebP/PNG: the first frame only
                 img.load()
+                if fmt == "JPEG" and _ends_early(data, img, height):
+                    raise UnreadableImage(
+                        f"The {what} is incomplete (its picture data ends early); it may have been cut off "
+                        "while copying. Try the original file.", code="undecodable_image")
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright photo
                 img = _to_rgb_or_rgba(img)
                 if max(img.size) > STORED_LONG_SIDE:
