@@ -110,3 +110,79 @@ test("a background picture's best address: zoom attribute, then the widest bgset
   // not painted yet (the lazy-loader has not run): its attribute is the address
   assert.equal(best({ "data-bg": "/img/tee-lazy.jpg" }, "none"), "https://shop.example/img/tee-lazy.jpg");
 });
+
+// ---- one picture in many renditions (real shops' patterns, issue 15) ------------------------------
+
+const { pictureMatch, renditionStem } = detector;
+const idTokens = (url) => [...detector.idTokens(url)];
+
+test("Amazon-style renditions (._AC_SX679_, ._SL1500_) share a key", () => {
+  const key = imageKey("https://images.example/I/71abcDEF12L._AC_SX679_.jpg");
+  assert.equal(key, "71abcdef12l");
+  assert.equal(imageKey("https://images.example/I/71abcDEF12L._SL1500_.jpg"), key);
+  assert.equal(imageKey("https://images.example/I/71abcDEF12L.jpg"), key);
+});
+
+test("a file named by its size only is keyed by its folder; view numbers still tell views apart", () => {
+  const a = imageKey("https://cdn.example/uploads/510900876/1348x1796.jpg?q=60");
+  assert.equal(a, "510900876/");
+  assert.equal(imageKey("https://cdn.example/uploads/510900876/320x426.jpg"), a);
+  assert.notEqual(imageKey("https://cdn.example/uploads/510900880/320x426.jpg"), a);
+  assert.notEqual(imageKey("https://cdn.example/p/tee/1.jpg"), imageKey("https://cdn.example/p/tee/2.jpg"));
+});
+
+test("an image service names its picture in the query: size parameters drop, naming ones stay", () => {
+  const a = imageKey("https://img.example/imageService?profileId=12&imageId=100200300-847__1&recipeName=680");
+  assert.equal(a, "imageservice?imageid=100200300-847__1");
+  assert.equal(a, imageKey("https://img.example/imageService?recipeName=350&imageId=100200300-847__1&profileId=12"));
+  assert.notEqual(a, imageKey("https://img.example/imageService?profileId=12&imageId=100200399-847__1&recipeName=680"));
+  // a picture path in a query value (a resizer script) is the picture
+  assert.equal(imageKey("https://img.example/thumb.aspx?i=/productImages%2f_24000%2fff_2400403_full.jpg&w=600"), "ff_2400403_full");
+});
+
+test("renditions of one photo match at 0.6: same stem once size and rendition words are dropped", () => {
+  const ld = "https://shop.example/media/tee-4411-1-1-catalog-v2.jpg";
+  const shown = "https://shop.example/media/tee-4411-1-zoom-desktop.jpg";
+  assert.equal(renditionStem(ld), "tee-4411");
+  assert.equal(renditionStem(shown), "tee-4411");
+  assert.equal(pictureMatch(ld, shown), 0.6);
+  assert.equal(pictureMatch(ld, "https://shop.example/media/tee-5120-1-catalog.jpg"), 0); // another T-shirt
+  assert.equal(pictureMatch(shown, "https://cdn.example/x/tee-4411-1-zoom-desktop_800x.jpg?v=3"), 1); // the same file, another size
+});
+
+test("a shared product number matches renditions with other names, unless most pictures of the page share it", () => {
+  const og = "https://img.example/z/4/1/3/4130129-p-DETAILED.jpg";
+  const shown = "https://img.example/z/4/1/3/4130129-p-MULTIVIEW.jpg";
+  assert.ok(idTokens(og).includes("4130129"));
+  assert.equal(pictureMatch(og, shown), 0.6);
+  assert.equal(pictureMatch(og, shown, new Set(["4130129"])), 0); // a store id on every picture tells nothing
+  assert.ok(idTokens("https://s.example/media/5a94e815-c245-40fd-888f-6c3f3bece7d4?size=60").includes("5a94e815-c245-40fd-888f-6c3f3bece7d4"));
+});
+
+// ---- the attributes shops keep their real picture in ------------------------------------------------
+
+const fakeElement = (attrs) => ({
+  getAttribute: (name) => attrs[name] ?? null,
+  attributes: Object.entries(attrs).map(([name, value]) => ({ name, value })),
+});
+const sources = (attrs, shown = 400) => JSON.parse(JSON.stringify(detector.attributeSources(fakeElement(attrs), shown)))
+  .sort((a, b) => b.w - a.w);
+
+test("Amazon's data-old-hires outranks its data-a-dynamic-image renditions, which rank by width", () => {
+  const found = sources({
+    "data-old-hires": "/I/71abc._SL1500_.jpg",
+    "data-a-dynamic-image": '{"/I/71abc._SX355_.jpg":[355,426],"/I/71abc._SX679_.jpg":[679,815]}',
+  });
+  assert.deepEqual(found.map((s) => s.url), [
+    "https://shop.example/I/71abc._SL1500_.jpg", "https://shop.example/I/71abc._SX679_.jpg", "https://shop.example/I/71abc._SX355_.jpg",
+  ]);
+  assert.deepEqual(JSON.parse(JSON.stringify(detector.parseDynamicImage("{not json"))), []);
+});
+
+test("a lazy picture in an attribute of the shop's own naming is read; thumbnails' and hover pictures' are not", () => {
+  const found = sources({ "data-lazy-img": "/img/coat-1.jpg", "data-thumb": "/img/coat-1-t.jpg", "data-hover-src": "/img/coat-2.jpg", "data-product-id": "4411" });
+  assert.deepEqual(found.map((s) => [s.url, s.via]), [["https://shop.example/img/coat-1.jpg", "data-lazy-img"]]);
+  // the lazy-loaders' own attributes rank above it, a zoom attribute above all
+  const ranked = sources({ "data-lazy-img": "/img/a.jpg", "data-src": "/img/b.jpg", "data-zoom-image": "/img/c.jpg" });
+  assert.deepEqual(ranked.map((s) => s.url.split("/").pop()), ["c.jpg", "b.jpg", "a.jpg"]);
+});

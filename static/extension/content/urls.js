@@ -215,7 +215,8 @@
     }
     if (!IMAGE_FILE.test(u.pathname)) {
       // An image service: which picture is in the query (imageId=…), next to size parameters.
-      const naming = [...u.searchParams].filter(([name, value]) => !SIZE_PARAM.test(name) && value && /\d/.test(value));
+      // A short number (w=680, recipeName=350, profile=12) sizes or styles it; a long one names it.
+      const naming = [...u.searchParams].filter(([name, value]) => !SIZE_PARAM.test(name) && (/\d{5}/.test(value) || (value.length >= 8 && /\d/.test(value))));
       if (naming.length) key += "?" + naming.map(([n, v]) => `${n.toLowerCase()}=${v.toLowerCase()}`).sort().join("&");
     }
     return key || null;
