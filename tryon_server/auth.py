@@ -45,10 +45,12 @@ async def require_owner(request: Request) -> str:
     token_hash = hash_token(token)
     state = get_state(request)
     if token_hash not in state.known_tokens:
+        forgotten_before = state.tokens_forgotten
         if await state.db.fetch_value("token_exists", token_hash=token_hash) is None:
             raise Unauthorized("This token is not known to the server; get a new one with POST /api/tokens.",
                                code="unknown_token")
-        state.known_tokens.add(token_hash)
+        if state.tokens_forgotten == forgotten_before:  # else it may be one deleted while we looked
+            state.known_tokens.add(token_hash)
     state.limiter.check_request(client_address(request), token_hash)
     return token_hash
 

@@ -1,10 +1,12 @@
 """Privacy by default: expired sessions (not kept) lose their images and rows, hourly and at start-up.
-Then every file that no row references is swept. Profiles stay until their owner deletes them."""
+Then every file that no row references is swept, and tokens that never stored anything are
+forgotten after the same retention. Profiles stay until their owner deletes them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from .state import AppState
 
@@ -13,11 +15,14 @@ log = logging.getLogger("tryon.expiry")
 
 async def expire_once(state: AppState, now: float | None = None) -> dict[str, int]:
     sessions = await state.sessions.expire(now)
+    cutoff = (time.time() if now is None else now) - state.settings.retention_seconds
+    tokens = [r["token_hash"] for r in await state.db.fetch_all("delete_unused_tokens", cutoff=cutoff)]
+    state.forget_tokens(tokens)
     referenced = {r["key"] for r in await state.db.fetch_all("all_file_keys")}
     orphans = await asyncio.to_thread(state.storage.sweep_orphans, referenced)
-    if sessions or orphans:
-        log.info("expiry: deleted %d sessions and %d orphan files", sessions, len(orphans))
-    return {"sessions": sessions, "orphans": len(orphans)}
+    if sessions or orphans or tokens:
+        log.info("expiry: deleted %d sessions, %d orphan files and %d unused tokens", sessions, len(orphans), len(tokens))
+    return {"sessions": sessions, "orphans": len(orphans), "tokens": len(tokens)}
 
 
 async def expiry_loop(state: AppState) -> None:

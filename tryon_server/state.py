@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -32,6 +33,14 @@ class AppState:
     limiter: RateLimiter
     # token hashes known to exist: saves a query on every poll; entries leave when a token is deleted
     known_tokens: set[str] = field(default_factory=set)
+    # bumped after tokens are deleted: a lookup that began before cannot put one back in the cache
+    tokens_forgotten: int = 0
+
+    def forget_tokens(self, token_hashes: Iterable[str]) -> None:
+        """After the token rows are deleted (committed): out of the cache, and no lookup still in
+        flight from before may add them back."""
+        self.tokens_forgotten += 1
+        self.known_tokens.difference_update(token_hashes)
 
 
 def get_state(request: Request) -> AppState:

@@ -117,6 +117,15 @@ DELETE FROM profiles WHERE owner = :owner RETURNING photo_key;
 DELETE FROM sessions WHERE profile_id = :profile_id AND owner = :owner
 RETURNING id, person_key, garment_key, result_key;
 
+-- name: delete_unused_tokens
+-- tokens that never stored anything (no profile, no session) and are older than the cutoff: the
+-- leftovers of pages that made a token and left, or of a flood of them
+DELETE FROM tokens
+WHERE created_at < :cutoff
+  AND NOT EXISTS (SELECT 1 FROM profiles WHERE profiles.owner = tokens.token_hash)
+  AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.owner = tokens.token_hash)
+RETURNING token_hash;
+
 -- name: all_file_keys
 SELECT person_key AS key FROM sessions
 UNION ALL SELECT garment_key FROM sessions
