@@ -34,7 +34,7 @@ SCRIPTED_CLICKS = f"""() => {{
 }}"""
 
 
-def test_a_click_made_by_the_pages_script_sends_nothing(page, browser: ExtensionBrowser, shop: ShopServer,
+def test_a_click_made_by_the_pages_script_sends_nothing(page, browser: ExtensionBrowser, shop: ShopServer,  # noqa: F811
                                                         server_factory) -> None:
     live = server_factory(InstantEngine)
     token = new_token(live)

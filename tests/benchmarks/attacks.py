@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import httpx
 from PIL import Image
@@ -135,7 +135,7 @@ def slowloris(root: Path) -> tuple[str, str]:
         s.settimeout(0.5)
         try:
             closed += s.recv(1) == b""
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
         s.close()
     idle, peak = run.close()
@@ -193,8 +193,12 @@ ATTACKS: dict[str, Callable[[Path], tuple[str, str]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
+    parser.add_argument("attacks", nargs="*", help=f"some of: {', '.join(ATTACKS)} (default: all)")
     args = parser.parse_args(argv)
+    unknown = set(args.attacks) - set(ATTACKS)
+    if unknown:
+        parser.error(f"unknown attacks: {', '.join(sorted(unknown))}")
+    args.attacks = args.attacks or list(ATTACKS)
     print("| attack | answers, memory |\n|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.attacks:
