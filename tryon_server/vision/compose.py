@@ -27,10 +27,13 @@ from .warp import WarpedGarment
 
 
 def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray, person_mask: np.ndarray,
-                   scale: float) -> np.ndarray:
+                   scale: float, covered: np.ndarray | None = None) -> np.ndarray:
     """A copy of `person_rgb` with `area` repainted as skin (on the body) or background.
 
-    `person_mask` is the soft person mask, `scale` the shoulder width in px."""
+    `person_mask` is the soft person mask, `scale` the shoulder width in px, `covered` (bool)
+    where the new garment will lie: a thin strip of the old garment left beside it below the
+    hips (wide old trousers beside narrow new ones) is background, not a sliver of skin along
+    its edge."""
     if not area.any():
         return person_rgb.copy()
     h, w = area.shape
@@ -44,7 +47,16 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
     cover = cv2.dilate(area[box].astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
     cover &= ~np.isin(parse.labels[box], (FACE, HAIR))
     skin_area = cover & parse.body[box]
-    back_area = cover & ~parse.body[box]
+    if covered is not None:
+        # (only below the hips: above them a sliver between a collar and the neck is skin)
+        bare = skin_area & ~covered[box]
+        rows = np.arange(box[0].start, box[0].stop)[:, None]
+        bare &= rows > parse.hip_y
+        k = max(3, int(0.07 * scale) | 1)
+        wide = cv2.morphologyEx(bare.astype(np.uint8), cv2.MORPH_OPEN,
+                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+        skin_area &= ~(bare & ~wide)
+    back_area = cover & ~skin_area
     crop = person_rgb[box].astype(np.float32)
 
     f = 4
@@ -142,7 +154,7 @@ def compose(person_rgb: np.ndarray, analysis: PersonAnalysis, parse: PersonParse
     if extra_replace is not None:
         replace = replace | extra_replace
     sw = analysis.shoulder_width
-    base = remove_garment(person_rgb, parse, replace, analysis.person_mask, sw)
+    base = remove_garment(person_rgb, parse, replace, analysis.person_mask, sw, covered=warped.alpha > 0.5)
     support = garment_support(analysis, replace, category, cut)
     protect = front_of_garment(analysis, parse, warped, category)
     out = blend_garment(person_rgb, warped, support, None, protect, cut.background, scale=sw, base=base)

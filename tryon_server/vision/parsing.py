@@ -80,7 +80,8 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     top_pal = _palette(lab[chest])
     thighs = np.zeros((sh_, sw_), np.uint8)
     for hip, knee in ((b.hip_l, b.knee_l), (b.hip_r, b.knee_r)):
-        a, c = hip / f + 0.3 * (knee - hip) / f, hip / f + 0.6 * (knee - hip) / f
+        # the top of the thigh: under shorts and short skirts too
+        a, c = hip / f + 0.1 * (knee - hip) / f, hip / f + 0.35 * (knee - hip) / f
         cv2.line(thighs, tuple(int(v) for v in a), tuple(int(v) for v in c), 1, max(1, int(0.25 * b.hw / f)))
     thigh = person & (thighs > 0) & ~face & ~hair
     bottom_pal = _palette(lab[thigh]) if thigh.sum() > 30 else None
@@ -92,9 +93,13 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     d_bot = _palette_distance(lab, bottom_pal) if bottom_pal is not None else np.full((sh_, sw_), inf)
     # a top ends around the hips and starts at the base of the neck
     d_top = np.where((depth < 1.45 * torso) & (depth > -0.12 * torso), d_top, inf)
-    # a pink blouse is as near the skin model as to its own colours: cloth wins a near-tie, so
-    # the old garment is replaced rather than kept as "skin"
-    d_skin = d_skin + SKIN_BIAS
+    # a pink blouse is as near the skin model as to its own colours: on the body cloth wins a
+    # near-tie, so the old garment is replaced rather than kept as "skin"; on the arms beside
+    # the torso (bare arms beside a beige dress) skin does; on the legs, a skirt's print and
+    # bare legs are both common, and they are told apart by colour alone
+    arms = (np.abs(side) >= 0.62 * sw) & (depth < 1.1 * torso)
+    legs = depth >= 1.1 * torso
+    d_skin = d_skin + np.where(arms, -SKIN_BIAS, np.where(legs, 0.0, SKIN_BIAS)).astype(np.float32)
     d_bot = np.where(depth > 0.6 * torso, d_bot, inf)  # trousers start around the waist
     # no garment below the ankles: shoes and feet are kept whatever their colour
     ankle_y = float(min(b.ank_l[1], b.ank_r[1])) / f
@@ -109,10 +114,19 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     for i, lab_id in enumerate((SKIN, UPPER, LOWER)):
         labels[person & fits & (best == i)] = lab_id
 
-    # 3. a garment is one piece: keep the parts joined to its core, take in what it encloses
+    # 3. one cloth from the chest to the thighs is a dress (or a jumpsuit): the chest's and the
+    # thighs' colours match, and the two models split it anywhere between them
+    groups: tuple[tuple[int, np.ndarray], ...] = ((UPPER, chest), (LOWER, thigh))
+    if top_pal is not None and bottom_pal is not None and _same_cloth(top_pal, bottom_pal):
+        one = _joined_to(np.isin(labels, (UPPER, LOWER)), chest)
+        if (one & thigh).any():
+            labels[one] = DRESS
+            groups = ((DRESS, chest | thigh), (UPPER, chest), (LOWER, thigh))
+
+    # 4. a garment is one piece: keep the parts joined to its core, take in what it encloses
     # (a print, a logo, a shadowed fold that fits no model)
     close = max(3, int(0.12 * sw) | 1)
-    for lab_id, core in ((UPPER, chest), (LOWER, thigh)):
+    for lab_id, core in groups:
         m = labels == lab_id
         m = _joined_to(m, core)
         closed = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_CLOSE,
@@ -129,17 +143,12 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     labels[hair_here] = HAIR
     labels[face] = FACE
 
-    # 4. one garment from the chest to the thighs is a dress (or a jumpsuit)
-    if top_pal is not None and bottom_pal is not None and _same_cloth(top_pal, bottom_pal):
-        joined = _joined_to((labels == UPPER) | (labels == LOWER), chest)
-        if (joined & thigh).any():
-            labels[joined] = DRESS
-
     body = _body_area(analysis, (sw_, sh_), f) & (person | _body_area(analysis, (sw_, sh_), f, loose=0.0))
     skin_rgb = _lab_to_rgb(skin_mean if skin_mean is not None else np.array([170.0, 140.0, 145.0], np.float32), skin_l)
     full = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
     # the person mask's own edge is sharper than a quarter-size label: outside it, background
     full[(analysis.person_mask < 0.5) & (full != FACE)] = BACKGROUND
+    full[analysis.face_mask] = FACE  # the face's own outline, not a quarter-size one
     body_full = cv2.resize(body.astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR) > 0
     return PersonParse(labels=full, body=body_full, skin_rgb=skin_rgb, hip_y=float(b.hip_mid[1]))
 
@@ -186,8 +195,8 @@ def _palette(px: np.ndarray, k: int = 3) -> np.ndarray | None:
     return centres[counts >= 0.08 * counts.sum()]
 
 
-# Added to the skin's cost (in spreads): where skin and a garment explain a pixel equally well,
-# it is the garment's.
+# Added to the skin's cost (in spreads) on the torso, taken off it on the limbs: where skin and
+# a garment explain a pixel equally well, on the torso it is the garment's, on an arm skin.
 SKIN_BIAS = 0.7
 
 # A garment colour explains a pixel within this many 8-bit Lab units per "spread" (the skin
@@ -248,27 +257,41 @@ def _body_area(analysis: PersonAnalysis, size: tuple[int, int], f: float, loose:
     across = (pts["sh_r"] - pts["sh_l"]) / max(sw, 1.0)
     hip_across = (pts["hip_r"] - pts["hip_l"]) / max(hw, 1.0)
     grow = loose * sw
-    torso = [pts["sh_l"] - across * (0.08 * sw + grow), pts["sh_r"] + across * (0.08 * sw + grow),
-             pts["hip_r"] + hip_across * (0.3 * hw + grow), pts["hip_l"] - hip_across * (0.3 * hw + grow)]
+    # the shoulders' tops and the slope up to the neck lie above the joints (MediaPipe's
+    # shoulder points sit inside the joint): a collar or a jacket's shoulder there is over skin
+    up = (pts["sh_l"] + pts["sh_r"] - pts["hip_l"] - pts["hip_r"]) / 2
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    mid = (pts["sh_l"] + pts["sh_r"]) / 2
+    torso = [mid + up * (0.3 * sw + grow) - across * 0.2 * sw, mid + up * (0.3 * sw + grow) + across * 0.2 * sw,
+             pts["sh_r"] + across * (0.08 * sw + grow) + up * (0.12 * sw + grow),
+             pts["sh_r"] + across * (0.08 * sw + grow),
+             pts["hip_r"] + hip_across * (0.3 * hw + grow), pts["hip_l"] - hip_across * (0.3 * hw + grow),
+             pts["sh_l"] - across * (0.08 * sw + grow),
+             pts["sh_l"] - across * (0.08 * sw + grow) + up * (0.12 * sw + grow)]
     cv2.fillPoly(out, [np.array(torso).round().astype(np.int32)], 1)
     lm = analysis.landmarks
 
-    def limb(a: np.ndarray | None, c: np.ndarray | None, width: float) -> None:
+    def limb(a: np.ndarray | None, c: np.ndarray | None, width: float, end_width: float | None = None) -> None:
+        """A limb from joint `a` to joint `c`, `width` wide at `a` tapering to `end_width`."""
         if a is None or c is None:
             return
-        cv2.line(out, tuple(int(v) for v in a), tuple(int(v) for v in c), 1, max(1, int(width + 2 * grow)))
-        cv2.circle(out, tuple(int(v) for v in c), max(1, int(width / 2 + grow)), 1, -1)
+        wa, wc = width / 2 + grow, (width if end_width is None else end_width) / 2 + grow
+        d = c - a
+        n = np.array([-d[1], d[0]]) / max(float(np.linalg.norm(d)), 1e-6)
+        quad = np.array([a + n * wa, c + n * wc, c - n * wc, a - n * wa]).round().astype(np.int32)
+        cv2.fillConvexPoly(out, quad, 1)
+        cv2.circle(out, tuple(int(v) for v in c), max(1, int(wc)), 1, -1)
 
     facing = lm[11, 0] >= lm[12, 0]
     wrists = (lm[16, :2] / f, lm[15, :2] / f) if facing else (lm[15, :2] / f, lm[16, :2] / f)
-    limb(pts["sh_l"], pts["el_l"], 0.3 * sw)
-    limb(pts["sh_r"], pts["el_r"], 0.3 * sw)
-    limb(pts["el_l"], wrists[0], 0.22 * sw)
-    limb(pts["el_r"], wrists[1], 0.22 * sw)
-    limb(pts["hip_l"], pts["knee_l"], 0.75 * hw)
-    limb(pts["hip_r"], pts["knee_r"], 0.75 * hw)
-    limb(pts["knee_l"], pts["ank_l"], 0.5 * hw)
-    limb(pts["knee_r"], pts["ank_r"], 0.5 * hw)
-    neck = (pts["sh_l"] + pts["sh_r"]) / 2
-    limb(neck, neck - (pts["hip_l"] + pts["hip_r"] - pts["sh_l"] - pts["sh_r"]) / 2 * 0.25, 0.35 * sw)
+    limb(pts["sh_l"], pts["el_l"], 0.34 * sw, 0.28 * sw)
+    limb(pts["sh_r"], pts["el_r"], 0.34 * sw, 0.28 * sw)
+    limb(pts["el_l"], wrists[0], 0.28 * sw, 0.2 * sw)
+    limb(pts["el_r"], wrists[1], 0.28 * sw, 0.2 * sw)
+    # thighs are as wide as the hip joints are apart at the top and half that at the knee: the
+    # gap between the legs is not body
+    limb(pts["hip_l"], pts["knee_l"], 0.8 * hw, 0.5 * hw)
+    limb(pts["hip_r"], pts["knee_r"], 0.8 * hw, 0.5 * hw)
+    limb(pts["knee_l"], pts["ank_l"], 0.5 * hw, 0.3 * hw)
+    limb(pts["knee_r"], pts["ank_r"], 0.5 * hw, 0.3 * hw)
     return out > 0
