@@ -94,7 +94,11 @@ def test_engine_diffusion_refuses_to_start_naming_the_folder(tmp_path: Path) -> 
         create_engine(Settings(models_dir=tmp_path, engine="diffusion"))
 
 
-def test_engine_auto_falls_back_to_classic_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_engine_auto_falls_back_to_classic_and_says_why(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tryon_server.engines as engines
+
+    monkeypatch.setattr(engines, "_cuda_available", lambda: True)  # on a GPU, the missing weights are the reason
     with caplog.at_level("WARNING", logger="tryon.engines"):
         engine = create_engine(Settings(models_dir=tmp_path, engine="auto"))
     assert engine.name == "classic"

@@ -59,7 +59,6 @@ class DiffusionEngine:
         self.models: Any = None  # LoadedModels after load()
         self.runner: Any = None  # InpaintRunner after load()
         self.analyzer: Any = None  # vision.person.PersonAnalyzer after load()
-        self.last_timings: dict[str, float] = {}
 
     # -- Engine protocol -------------------------------------------------------------------------
 
@@ -120,7 +119,6 @@ class DiffusionEngine:
         result = blend_generated(person_rgb, generated, mask, start, warped.alpha > 0.5)
         result = restore_face(result, person_rgb, analysis.face_mask)
         timings["blend"] = time.perf_counter() - clock
-        self.last_timings = timings
         progress("blend", 1.0)
         log.info("diffusion try-on %s", " ".join(f"{k}={v:.2f}s" for k, v in timings.items()))
         return Image.fromarray(result, "RGB")

@@ -72,7 +72,6 @@ class InpaintRunner:
         self.models = models
         self.pipe = models.pipe
         self._prompt_cache: dict[tuple[str, str, bool], tuple[Any, Any, Any, Any]] = {}
-        self.last_size: tuple[int, int] | None = None  # working size of the last successful call
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -166,9 +165,7 @@ class InpaintRunner:
             raise Cancelled("The try-on was cancelled.")
 
         # 5. decode in a numerically safe precision
-        picture = self.decode(latents)
-        self.last_size = (width, height)
-        return picture
+        return self.decode(latents)
 
     def decode(self, latents: Any) -> Image.Image:
         import torch
