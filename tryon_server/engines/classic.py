@@ -35,7 +35,7 @@ def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     if size == (w, h):
         return image
-    return image.resize(size, Image.BICUBIC if scale > 1 else Image.LANCZOS)
+    return image.resize(size, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
 
 
 class ClassicEngine:

@@ -117,7 +117,7 @@ def _to_arrays(garment: Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarra
         image = garment
     if max(image.size) > MAX_SIDE:
         scale = MAX_SIDE / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
     alpha = None
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"))
@@ -185,7 +185,7 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
     m = (labels == largest).astype(np.uint8)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     filled = np.zeros_like(m)
-    cv2.drawContours(filled, contours, -1, 1, -1)
+    cv2.drawContours(filled, contours, -1, (1,), -1)
     filled = cv2.morphologyEx(filled, cv2.MORPH_CLOSE, kernel)
     return filled.astype(bool)
 
@@ -327,7 +327,7 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         arm_l = np.array([arm_l[0], min(arm_l[1], deepest)])
         arm_r = np.array([arm_r[0], min(arm_r[1], deepest)])
     sleeveless = arm_l is None or arm_r is None
-    if sleeveless:
+    if arm_l is None or arm_r is None:
         # sleeveless: the shoulder straps' outer ends are the widest points of the top band, and
         # the armhole ends about 0.6 shoulder widths lower (body proportions)
         band = mask[int(y0): int(y0 + 0.06 * gh) + 1]
@@ -498,7 +498,7 @@ def top_parts(mask: np.ndarray, k: dict[str, np.ndarray]) -> GarmentParts:
     poly = np.array([[sl[0], -1], sl, [al[0] - 0.06 * pit_span, al[1]], [al[0] - flare, hy], [al[0] - flare, h],
                      [ar[0] + flare, h], [ar[0] + flare, hy], [ar[0] + 0.06 * pit_span, ar[1]], sr, [sr[0], -1]])
     inside = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inside, [poly.round().astype(np.int32)], 1)
+    cv2.fillPoly(inside, [poly.round().astype(np.int32)], (1,))
     cx_body = 0.5 * (al[0] + ar[0])
     for y in range(int(min(al[1], ar[1])) + 1, h):
         a, b = _run_around(mask, y, cx_body)
@@ -543,7 +543,7 @@ def top_parts(mask: np.ndarray, k: dict[str, np.ndarray]) -> GarmentParts:
 def _near_segment(h: int, w: int, a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
     """Bool HxW: pixels within `radius` of the segment a-b."""
     out = np.zeros((h, w), np.uint8)
-    cv2.line(out, tuple(int(v) for v in a.round()), tuple(int(v) for v in b.round()), 1, max(1, int(2 * radius)))
+    cv2.line(out, (round(a[0]), round(a[1])), (round(b[0]), round(b[1])), (1,), max(1, int(2 * radius)))
     return out > 0
 
 

@@ -82,7 +82,7 @@ def parse_person(image_rgb: np.ndarray, analysis: PersonAnalysis) -> PersonParse
     for hip, knee in ((b.hip_l, b.knee_l), (b.hip_r, b.knee_r)):
         # the top of the thigh: under shorts and short skirts too
         a, c = hip / f + 0.1 * (knee - hip) / f, hip / f + 0.35 * (knee - hip) / f
-        cv2.line(thighs, tuple(int(v) for v in a), tuple(int(v) for v in c), 1, max(1, int(0.25 * b.hw / f)))
+        cv2.line(thighs, (int(a[0]), int(a[1])), (int(c[0]), int(c[1])), (1,), max(1, int(0.25 * b.hw / f)))
     thigh = person & (thighs > 0) & ~face & ~hair
     bottom_pal = _palette(lab[thigh]) if thigh.sum() > 30 else None
 
@@ -190,7 +190,8 @@ def _palette(px: np.ndarray, k: int = 3) -> np.ndarray | None:
     k = min(k, len(px))
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 15, 0.5)
     cv2.setRNGSeed(0)  # the same photo gives the same labels
-    _, lbl, centres = cv2.kmeans(px, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+    # OpenCV allocates the labels itself when given None (its stubs do not say so)
+    _, lbl, centres = cv2.kmeans(px, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     counts = np.bincount(lbl.ravel(), minlength=k)
     return centres[counts >= 0.08 * counts.sum()]
 
@@ -241,7 +242,7 @@ def _joined_to(mask: np.ndarray, core: np.ndarray) -> np.ndarray:
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(out, contours, -1, 1, -1)
+    cv2.drawContours(out, contours, -1, (1,), -1)
     return out > 0
 
 
@@ -252,7 +253,7 @@ def _body_area(analysis: PersonAnalysis, size: tuple[int, int], f: float, loose:
     w, h = size
     b = body_points(analysis)
     sw, hw = b.sw / f, b.hw / f
-    pts = {k: (v / f if v is not None else None) for k, v in vars(b).items()}
+    pts: dict[str, np.ndarray] = {k: v / f for k, v in vars(b).items() if v is not None}
     out = np.zeros((h, w), np.uint8)
     across = (pts["sh_r"] - pts["sh_l"]) / max(sw, 1.0)
     hip_across = (pts["hip_r"] - pts["hip_l"]) / max(hw, 1.0)
@@ -268,7 +269,7 @@ def _body_area(analysis: PersonAnalysis, size: tuple[int, int], f: float, loose:
              pts["hip_r"] + hip_across * (0.3 * hw + grow), pts["hip_l"] - hip_across * (0.3 * hw + grow),
              pts["sh_l"] - across * (0.08 * sw + grow),
              pts["sh_l"] - across * (0.08 * sw + grow) + up * (0.12 * sw + grow)]
-    cv2.fillPoly(out, [np.array(torso).round().astype(np.int32)], 1)
+    cv2.fillPoly(out, [np.array(torso).round().astype(np.int32)], (1,))
     lm = analysis.landmarks
 
     def limb(a: np.ndarray | None, c: np.ndarray | None, width: float, end_width: float | None = None) -> None:
@@ -279,15 +280,15 @@ def _body_area(analysis: PersonAnalysis, size: tuple[int, int], f: float, loose:
         d = c - a
         n = np.array([-d[1], d[0]]) / max(float(np.linalg.norm(d)), 1e-6)
         quad = np.array([a + n * wa, c + n * wc, c - n * wc, a - n * wa]).round().astype(np.int32)
-        cv2.fillConvexPoly(out, quad, 1)
-        cv2.circle(out, tuple(int(v) for v in c), max(1, int(wc)), 1, -1)
+        cv2.fillConvexPoly(out, quad, (1,))
+        cv2.circle(out, (int(c[0]), int(c[1])), max(1, int(wc)), (1,), -1)
 
     facing = lm[11, 0] >= lm[12, 0]
     wrists = (lm[16, :2] / f, lm[15, :2] / f) if facing else (lm[15, :2] / f, lm[16, :2] / f)
-    limb(pts["sh_l"], pts["el_l"], 0.34 * sw, 0.28 * sw)
-    limb(pts["sh_r"], pts["el_r"], 0.34 * sw, 0.28 * sw)
-    limb(pts["el_l"], wrists[0], 0.28 * sw, 0.2 * sw)
-    limb(pts["el_r"], wrists[1], 0.28 * sw, 0.2 * sw)
+    limb(pts["sh_l"], pts.get("el_l"), 0.34 * sw, 0.28 * sw)
+    limb(pts["sh_r"], pts.get("el_r"), 0.34 * sw, 0.28 * sw)
+    limb(pts.get("el_l"), wrists[0], 0.28 * sw, 0.2 * sw)
+    limb(pts.get("el_r"), wrists[1], 0.28 * sw, 0.2 * sw)
     # thighs are as wide as the hip joints are apart at the top and half that at the knee: the
     # gap between the legs is not body
     limb(pts["hip_l"], pts["knee_l"], 0.8 * hw, 0.5 * hw)

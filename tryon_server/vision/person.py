@@ -367,7 +367,7 @@ def _face_mask(face_box: tuple[int, int, int, int], shape: tuple[int, int]) -> n
     mask = np.zeros(shape, np.uint8)
     centre = (int(x + bw / 2), int(y + bh * 0.5))
     axes = (max(1, int(bw * 0.56)), max(1, int(bh * 0.68)))
-    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1, -1)
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, (1,), -1)
     return mask.astype(bool)
 
 
@@ -434,14 +434,15 @@ def _hands_mask(lm: np.ndarray, person: np.ndarray, size: tuple[int, int]) -> tu
         centre = pts.mean(0)
         # MediaPipe's finger points stop at the knuckles: push them out to cover the fingers
         pts = np.vstack([pts, centre + (pts - centre) * 1.8]).astype(np.int32)
-        cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
-        cv2.fillConvexPoly(palms, cv2.convexHull(pts), 1)
+        hull = cv2.convexHull(pts).astype(np.int32)
+        cv2.fillConvexPoly(mask, hull, (1,))
+        cv2.fillConvexPoly(palms, hull, (1,))
         thick = max(2, int(0.2 * sw))
         if lm[elbow, 3] >= VISIBLE:
             e = lm[elbow, :2]
             wr = lm[wrist, :2]
             # only the lower two thirds of the forearm: the elbow end is under a long sleeve
             start = e + (wr - e) * 0.35
-            cv2.line(mask, tuple(int(v) for v in start), tuple(int(v) for v in wr), 1, thick)
+            cv2.line(mask, (int(start[0]), int(start[1])), (int(wr[0]), int(wr[1])), (1,), thick)
     inside = person > 0.35
     return palms.astype(bool) & inside, mask.astype(bool) & inside

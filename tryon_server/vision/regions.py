@@ -16,13 +16,13 @@ from .warp import body_points, mask_extent
 
 
 def _capsule(mask: np.ndarray, a: np.ndarray, b: np.ndarray, thickness: float) -> None:
-    cv2.line(mask, tuple(int(v) for v in a), tuple(int(v) for v in b), 1, max(1, int(thickness)))
+    cv2.line(mask, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), (1,), max(1, int(thickness)))
     for p in (a, b):
-        cv2.circle(mask, tuple(int(v) for v in p), max(1, int(thickness / 2)), 1, -1)
+        cv2.circle(mask, (int(p[0]), int(p[1])), max(1, int(thickness / 2)), (1,), -1)
 
 
 def _poly(mask: np.ndarray, pts: list[np.ndarray]) -> None:
-    cv2.fillPoly(mask, [np.array(pts, np.float64).round().astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.array(pts, np.float64).round().astype(np.int32)], (1,))
 
 
 def _arm_thickness(person_mask: np.ndarray, shoulder: np.ndarray, elbow: np.ndarray, centre: np.ndarray,
@@ -113,7 +113,7 @@ def garment_region_mask(analysis: PersonAnalysis, category: str, margin: float =
                        interpolation=cv2.INTER_NEAREST)
     r = max(1, int(margin * sw / f))
     small = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    grown = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) | (analysis.person_mask > 0.5)
+    grown = (cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) > 0) | (analysis.person_mask > 0.5)
     if free_below_hips is None:
         free_below_hips = category == "dress"
     if free_below_hips:

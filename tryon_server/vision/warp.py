@@ -406,7 +406,8 @@ def _spline_warp(cut: GarmentCutout, analysis: PersonAnalysis, category: str) ->
     # straight lines from waving between neighbouring points (measured by eye on the fixtures)
     map_x, map_y = _backward_map(dst, src, (bx0, by0, bx1, by1))
     rgba = np.dstack([cut.rgb.astype(np.float32), cut.alpha.astype(np.float32)])
-    out = cv2.remap(rgba, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = cv2.remap(rgba, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=(0, 0, 0, 0))
     rgb[by0:by1, bx0:bx1] = out[:, :, :3]
     alpha[by0:by1, bx0:bx1] = np.clip(out[:, :, 3], 0.0, 1.0)
     warped = WarpedGarment(rgb, alpha, src, dst, names)
@@ -554,7 +555,8 @@ def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: S
     g_across = (g_xs - sleeve.root[0]) * ou[0] + (g_ys - sleeve.root[1]) * ou[1]
     own |= (g_along > 0.15 * sleeve.width) & (g_along <= sleeve.length) & (np.abs(g_across) <= 0.5 * sleeve.width)
     rgba = np.dstack([cut.rgb.astype(np.float32), (cut.alpha * own).astype(np.float32)])
-    out = cv2.remap(rgba, gx, gy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = cv2.remap(rgba, gx, gy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=(0, 0, 0, 0))
     a_s = np.clip(out[:, :, 3], 0.0, 1.0)
     # "over" compositing, the sleeve in front of the body's shoulder
     sub = (slice(y0, y1), slice(x0, x1))

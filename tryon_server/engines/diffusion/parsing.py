@@ -49,7 +49,7 @@ class SegformerParser:
         from transformers import AutoImageProcessor, SegformerForSemanticSegmentation
 
         model = SegformerForSemanticSegmentation.from_pretrained(folder, local_files_only=True, torch_dtype=dtype)
-        model.to(device).eval()
+        model.to(device).eval()  # type: ignore[arg-type]  # transformers types its wrapped .to() as unbound
         processor = None
         if (folder / "preprocessor_config.json").is_file():
             processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
