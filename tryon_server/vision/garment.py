@@ -302,11 +302,11 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         above = mask[int(y0):int(p[1])]
         if p[0] < cx - 0.15 * gw and arm_l is None:
             beyond = above[:, : max(0, int(p[0] - 0.05 * gw))].sum()
-            if beyond > enough or (not long_garment and _hanging_beside(mask, p, -1, cx, gw) > enough):
+            if beyond > enough or _hanging_beside(mask, p, -1, cx, gw) > enough:
                 arm_l = p
         elif p[0] > cx + 0.15 * gw and arm_r is None:
             beyond = above[:, int(p[0] + 0.05 * gw):].sum()
-            if beyond > enough or (not long_garment and _hanging_beside(mask, p, 1, cx, gw) > enough):
+            if beyond > enough or _hanging_beside(mask, p, 1, cx, gw) > enough:
                 arm_r = p
     # the hem is the lowest row of the garment's body (the centre column), not of the whole
     # mask: long sleeves laid beside a top often reach lower than its hem
