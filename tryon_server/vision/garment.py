@@ -49,7 +49,8 @@ class Sleeve:
     axis: np.ndarray
     outer: np.ndarray
     length: float
-    width: float
+    width: float  # across its middle
+    cuff_width: float  # across its opening
 
 
 @dataclass
@@ -570,6 +571,8 @@ def _sleeve_geometry(piece: np.ndarray, tip: np.ndarray, pit: np.ndarray) -> Sle
     across = rel @ perp
     mid = np.abs(along - 0.5 * length) < 0.15 * max(length, 1.0)
     width = float(np.ptp(across[mid])) if mid.sum() > 2 else float(np.ptp(across))
+    end = np.abs(along - 0.9 * length) < 0.06 * max(length, 1.0)
+    cuff = float(np.ptp(across[end])) if end.sum() > 2 else width
     if length < 0.05 * max(piece.shape):
         return None
-    return Sleeve(tip=tip, pit=pit, root=root, axis=axis, outer=perp, length=length, width=width)
+    return Sleeve(tip=tip, pit=pit, root=root, axis=axis, outer=perp, length=length, width=width, cuff_width=cuff)

@@ -496,7 +496,7 @@ def _smooth_row(values: np.ndarray, sigma: float) -> np.ndarray:
 
 # Seen from the front, a sleeve is narrower than laid flat: a flat sleeve is half its
 # circumference wide, a round one seen from the front 2/pi of that; sleeves are not round.
-SLEEVE_FRONT_WIDTH = 0.8
+SLEEVE_FRONT_WIDTH = 0.9
 
 
 def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: Sleeve,
@@ -520,24 +520,26 @@ def _warp_sleeve(warped: WarpedGarment, cut: GarmentCutout, side: str, sleeve: S
     s = float(np.linalg.norm(names["shoulder_r"] - names["shoulder_l"])) / max(g_span, 1.0)
     arm = _arm_polyline(analysis, side)
     tip_b, pit_b = names[tip_n], names[pit_n]
-    half = 0.5 * SLEEVE_FRONT_WIDTH * sleeve.width * s
+    # across the arm, each edge goes from where its seam end lies to the cuff's half width
+    half = 0.5 * SLEEVE_FRONT_WIDTH * sleeve.cuff_width * s
     a_tip, a_pit = arm.along(tip_b), arm.along(pit_b)
+    c_tip, c_pit = arm.across(tip_b), arm.across(pit_b)
     far = sleeve.root + sleeve.length * sleeve.axis
-    cuff_out, cuff_in = far + 0.5 * sleeve.width * sleeve.outer, far - 0.5 * sleeve.width * sleeve.outer
+    cuff_out, cuff_in = far + 0.5 * sleeve.cuff_width * sleeve.outer, far - 0.5 * sleeve.cuff_width * sleeve.outer
     len_out = float(np.linalg.norm(cuff_out - sleeve.tip)) * s
     len_in = float(np.linalg.norm(cuff_in - sleeve.pit)) * s
     src: list[np.ndarray] = [sleeve.tip, sleeve.pit]
     dst: list[np.ndarray] = [tip_b, pit_b]
     for frac in (0.25, 0.5, 0.75, 1.0):
         src.append(sleeve.tip + frac * (cuff_out - sleeve.tip))
-        dst.append(arm.point(a_tip + frac * len_out, half))
+        dst.append(arm.point(a_tip + frac * len_out, c_tip + frac * (half - c_tip)))
         src.append(sleeve.pit + frac * (cuff_in - sleeve.pit))
-        dst.append(arm.point(a_pit + frac * len_in, -half))
+        dst.append(arm.point(a_pit + frac * len_in, c_pit + frac * (-half - c_pit)))
         src.append(sleeve.root + frac * sleeve.length * sleeve.axis)
         dst.append(arm.point(0.5 * (a_tip + a_pit) + frac * 0.5 * (len_out + len_in), 0.0))
     src_a, dst_a = np.array(src, float), np.array(dst, float)
     h, w = warped.alpha.shape
-    margin = 0.3 * half + 4
+    margin = 0.3 * max(half, abs(c_tip), abs(c_pit)) + 4
     x0, y0 = np.floor(dst_a.min(0) - margin).astype(int)
     x1, y1 = np.ceil(dst_a.max(0) + margin).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
@@ -612,6 +614,11 @@ class ArmPolyline:
         """Length along the upper arm (from the shoulder joint) of `p`'s projection."""
         a, d, _ = self._segments()[0]
         return float(np.dot(p - a, d))
+
+    def across(self, p: np.ndarray) -> float:
+        """How far `p` lies off the upper arm's line, outwards positive."""
+        a, d, _ = self._segments()[0]
+        return float(np.dot(p - a, self._normal(d)))
 
     def point(self, along: float, across: float) -> np.ndarray:
         """The point `along` px down the bones and `across` px off them; past the elbow it
