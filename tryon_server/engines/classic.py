@@ -1,8 +1,11 @@
-"""The `classic` engine: a real try-on on a CPU in about a second, with no downloaded weights.
+"""The `classic` engine: a real try-on on a CPU in well under a second, with no downloaded weights.
 
-Stages 1-3 and 5 of the pipeline (pose, parsing, warp, blend) without the generative step:
-MediaPipe pose + segmentation find the body, the garment is cut out of its product photo and
-thin-plate-spline warped onto the body key points, then shaded and blended into the photo.
+The vision stages without the generative step (docs/tryon.md): MediaPipe pose and masks
+(`vision.person`), a label per pixel and the old garment to replace (`vision.parsing`), the
+garment cut out of its product photo and split into body and sleeves (`vision.garment`), warped
+part by part onto the body (`vision.warp`), and composed: the old garment repainted as skin or
+background, the new one laid on with the photo's light (`vision.compose`). The person's analysis
+and parse are cached per photo, the cut-out per garment.
 """
 
 from __future__ import annotations
