@@ -80,3 +80,13 @@ def test_auto_on_a_gpu_without_the_gpu_engines_warns_with_what_is_missing(monkey
     [(level, line)] = _auto_lines(monkeypatch, caplog, tmp_path, gpu=True)
     assert level == "WARNING" and "CUDA GPU is present" in line
     assert "catvton cannot run" in line and "diffusion cannot run" in line
+
+
+def test_run_py_on_an_unsupported_python_stops_with_a_sentence_naming_the_versions():
+    # Python 3.13 is simulated: run.py must stop before importing anything that would fail there
+    code = ("import sys, runpy; sys.version_info = (3, 13, 1, 'final', 0); sys.version = '3.13.1 (simulated)'; "
+            "runpy.run_path('run.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "runs on Python 3.11 or 3.12" in proc.stderr and "this is Python 3.13.1" in proc.stderr
+    assert "Traceback" not in proc.stderr
