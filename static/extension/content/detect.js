@@ -42,7 +42,7 @@
   ].join(",");
   // Lazy-loaders' attributes for backgrounds (lazysizes' bgset, vanilla-lazyload, lozad). Only these
   // make an element that paints nothing yet a candidate.
-  const BG_PENDING_ATTRS = ["data-bgset", "data-bg", "data-background", "data-background-image", "data-bg-src"];
+  const BG_PENDING_SELECTOR = "[data-bgset], [data-bg], [data-background], [data-background-image], [data-bg-src]";
   // Elements that never paint a product picture as their background: the page itself, media, ours.
   const NOT_BACKGROUNDS = new Set(["HTML", "BODY", "IMG", "PICTURE", "SOURCE", "VIDEO", "IFRAME", "CANVAS", "SCRIPT",
     "STYLE", "LINK", "META", "NOSCRIPT", "TEMPLATE", "INPUT", "BUTTON", "SELECT", "TEXTAREA", "TRYON-EXTENSION-BUTTON"]);
@@ -66,33 +66,54 @@
   // Subtrees no product picture can be in: never rendered, or not content.
   const SKIP_SUBTREE = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "SVG", "svg", "HEAD", "SELECT", "IFRAME", "VIDEO", "CANVAS", "TRYON-EXTENSION-BUTTON"]);
 
-  /**
-   * The elements that may show a picture, in the page and in its open shadow roots (nested ones
-   * too; closed ones cannot be read), each with its computed style, and those roots. One walk, one
-   * computed style per element, and whole subtrees skipped when they are not rendered
-   * (display: none: collapsed menus, hidden templates) or are the site's header, menu or footer.
-   */
-  function pictureElements() {
-    const found = [];
-    const roots = [];
-    const filter = (el) => {
-      if (SKIP_SUBTREE.has(el.tagName)) return NodeFilter.FILTER_REJECT;
-      const style = getComputedStyle(el);
-      if (style.display === "none") return NodeFilter.FILTER_REJECT;
-      if (el.matches(CHROME_REGIONS) && !closestFlat(el, "main, article, [role='main']")) return NodeFilter.FILTER_REJECT;
-      if (el.shadowRoot) roots.push(el.shadowRoot);
-      if (el.tagName === "IMG") found.push({ el, style });
-      else if (!NOT_BACKGROUNDS.has(el.tagName) && (style.backgroundImage.includes("url(") || BG_PENDING_ATTRS.some((a) => el.hasAttribute(a)))) {
-        found.push({ el, style });
+  /** Every element under `root` (a document's <html> or a shadow root) in tree order; `visit` returning false skips an element's subtree. */
+  function walk(root, visit) {
+    let el = root.nodeType === Node.ELEMENT_NODE ? (visit(root) ? root.firstElementChild : null) : root.firstElementChild;
+    while (el) {
+      if (visit(el) && el.firstElementChild) {
+        el = el.firstElementChild;
+        continue;
       }
-      return NodeFilter.FILTER_ACCEPT;
-    };
-    for (let i = -1; i < roots.length; i += 1) {
-      const walker = document.createTreeWalker(i < 0 ? document.documentElement : roots[i], NodeFilter.SHOW_ELEMENT, filter);
-      if (i < 0) filter(document.documentElement); // the walker does not filter its root
-      while (walker.nextNode());
+      while (el && el !== root && !el.nextElementSibling) el = el.parentNode;
+      el = el && el !== root ? el.nextElementSibling : null;
     }
-    return { found, roots };
+  }
+
+  // Finding CSS-background pictures and open shadow roots needs a walk over every element, with
+  // its computed style: the one cost of detection that grows with the page (about 2 ms per 1000
+  // elements). On a big page it is paid at most every SCAN_MS (and again after a client-side
+  // navigation); in between, the backgrounds and roots found last time are used again, and the
+  // <img>s, the pictures that matter most, are always read fresh.
+  const SCAN_MS = 2000;
+  const BIG_PAGE_ELEMENTS = 1500;
+  let scan = { at: -Infinity, backgrounds: [], roots: [] };
+
+  /**
+   * The elements that paint (or will paint, once their lazy-loader runs) a picture as their
+   * background, and the open shadow roots (nested ones too; closed ones cannot be read).
+   */
+  function backgroundsAndRoots() {
+    const now = performance.now();
+    if (now - scan.at < SCAN_MS && document.getElementsByTagName("*").length > BIG_PAGE_ELEMENTS) {
+      return { backgrounds: scan.backgrounds.filter((el) => el.isConnected), roots: scan.roots.filter((r) => r.host.isConnected) };
+    }
+    const backgrounds = [];
+    const roots = [];
+    for (let i = -1; i < roots.length; i += 1) {
+      const root = i < 0 ? document.documentElement : roots[i];
+      // One query for the rare elements the walk treats apart: cheaper than a test per element.
+      const pending = new Set(root.querySelectorAll(BG_PENDING_SELECTOR));
+      walk(root, (el) => {
+        if (SKIP_SUBTREE.has(el.tagName)) return false;
+        const style = getComputedStyle(el);
+        if (style.display === "none") return false; // collapsed menus, templates: nothing in them is on show
+        if (el.shadowRoot) roots.push(el.shadowRoot);
+        if (!NOT_BACKGROUNDS.has(el.tagName) && (style.backgroundImage.includes("url(") || pending.has(el))) backgrounds.push(el);
+        return true;
+      });
+    }
+    scan = { at: now, backgrounds, roots };
+    return { backgrounds, roots };
   }
 
   // ---- where a picture's address comes from ----------------------------------------------------
@@ -136,6 +157,22 @@
    * edges (slides parked off screen). Vertical scrolling is not clipping: a product below the fold
    * is still the product. Returns null when nothing is left.
    */
+  // During one detection many pictures share their containers (a gallery, a carousel track): each
+  // container's clipping is read once. Outside a detection (the button's repositioning) nothing is kept.
+  let clipCache = null;
+
+  function clipOf(a) {
+    let clip = clipCache?.get(a);
+    if (!clip) {
+      const style = getComputedStyle(a);
+      const x = style.overflowX !== "visible";
+      const y = style.overflowY !== "visible";
+      clip = { x, y, box: x || y ? a.getBoundingClientRect() : null, transparent: style.opacity === "0", fixed: style.position === "fixed" };
+      clipCache?.set(a, clip);
+    }
+    return clip;
+  }
+
   function visibleRect(el) {
     const r = el.getBoundingClientRect();
     let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
@@ -143,29 +180,29 @@
     // <html>: anti-flicker snippets fade the whole page in, and the page is what the shopper is about to see.
     let transparent = getComputedStyle(el).opacity === "0";
     for (let a = flatParent(el); a && a !== document.body && a !== document.documentElement; a = flatParent(a)) {
-      const style = getComputedStyle(a);
-      if (style.opacity === "0") transparent = true;
-      if (style.overflowX !== "visible" || style.overflowY !== "visible") {
-        const c = a.getBoundingClientRect();
-        if (style.overflowX !== "visible") [left, right] = [Math.max(left, c.left), Math.min(right, c.right)];
-        if (style.overflowY !== "visible") [top, bottom] = [Math.max(top, c.top), Math.min(bottom, c.bottom)];
-      }
-      if (style.position === "fixed") break;
+      const clip = clipOf(a);
+      if (clip.transparent) transparent = true;
+      if (clip.x) [left, right] = [Math.max(left, clip.box.left), Math.min(right, clip.box.right)];
+      if (clip.y) [top, bottom] = [Math.max(top, clip.box.top), Math.min(bottom, clip.box.bottom)];
+      if (clip.fixed) break;
     }
     left = Math.max(left, 0);
     right = Math.min(right, document.documentElement.clientWidth || window.innerWidth);
     return right - left > 0 && bottom - top > 0 ? { left, top, right, bottom, width: right - left, height: bottom - top, transparent } : null;
   }
 
-  function isShown(el) {
+  /** The part of `el` on show when it is big enough to be a product photo, else null. */
+  function shownRect(el) {
     const rect = el.getBoundingClientRect();
-    if (rect.width < MIN_SIDE || rect.height < MIN_SIDE) return false;
+    if (rect.width < MIN_SIDE || rect.height < MIN_SIDE) return null;
     const aspect = rect.width / rect.height;
-    if (aspect > MAX_ASPECT || aspect < 1 / MAX_ASPECT) return false;
-    if (el.checkVisibility && !el.checkVisibility({ checkVisibilityCSS: true })) return false;
+    if (aspect > MAX_ASPECT || aspect < 1 / MAX_ASPECT) return null;
+    // Not checkOpacity: anti-flicker snippets keep the whole <body> transparent until the page is ready
+    // (visibleRect() finds the transparent containers below it).
+    if (el.checkVisibility && !el.checkVisibility({ checkVisibilityCSS: true })) return null;
     // A slide parked outside its carousel (or a Slick clone) is not the picture on show.
     const seen = visibleRect(el);
-    return Boolean(seen && !seen.transparent && seen.width >= MIN_SIDE / 2 && seen.height >= MIN_SIDE / 2);
+    return seen && !seen.transparent && seen.width >= MIN_SIDE / 2 && seen.height >= MIN_SIDE / 2 ? seen : null;
   }
 
   /** id, classes and role, with camelCase split ("BVLogo" → "BV Logo") so the word lists see their words. */
@@ -177,6 +214,12 @@
   }
 
   const fileName = (url) => { try { return decodeURIComponent(new URL(url).pathname.split("/").pop() || ""); } catch { return ""; } };
+
+  /** The site's header, menu and footer, but not a <header> inside the product's own <main>/<article>. */
+  function inPageChrome(el) {
+    const region = closestFlat(el, CHROME_REGIONS);
+    return Boolean(region && !closestFlat(region, "main, article, [role='main']"));
+  }
 
   /** The element and its two closest containers (not a <picture>), as words. */
   function nearbyWords(el) {
@@ -219,15 +262,20 @@
    */
   function candidates() {
     const out = [];
-    const { found, roots } = pictureElements();
+    const { backgrounds, roots } = backgroundsAndRoots();
     lastShadowRoots = roots;
-    for (const { el, style } of found) {
+    const images = [document, ...roots].flatMap((root) => [...root.querySelectorAll("img")]);
+    for (const el of [...images, ...backgrounds]) {
+      // An <img>'s laid-out size costs less to read than its box: most are icons and thumbnails.
+      if (el.tagName === "IMG" && (el.width < MIN_SIDE || el.height < MIN_SIDE)) continue;
+      const seen = shownRect(el);
+      if (!seen || inPageChrome(el)) continue;
       let sources;
+      const style = getComputedStyle(el);
       if (el.tagName === "IMG") {
-        if (!isShown(el)) continue;
         sources = imageSources(el);
       } else {
-        if (!isShown(el)) continue;
+        if (!style.backgroundImage.includes("url(") && !el.matches(BG_PENDING_SELECTOR)) continue; // no longer a background picture
         // A tiled background (repeated at its own size) is a texture; one under a headline or a
         // paragraph is a section or a banner. A product photo is scaled to its box (cover, contain,
         // 100%) and has at most a badge or a hidden label on it (innerText, not textContent: a
@@ -240,7 +288,6 @@
       const url = sources[0].url;
       const words = nearbyWords(el);
       if (/\.svg(\?|$)/i.test(url) || NEVER.test(words) || NEVER.test(fileName(url))) continue;
-      const seen = visibleRect(el);
       out.push({ element: el, url, sources, words, rect: seen, top: seen.top + window.scrollY, left: seen.left + window.scrollX });
     }
     // A background with another picture inside it is a backdrop (a panel behind the gallery), not
@@ -308,36 +355,50 @@
 
   /**
    * The whole reckoning: whether this is a product page (and why), and every candidate with its
-   * score parts, best first. Used by detectProduct() and, in DevTools (the extension's content-script
-   * context), by people asking why a page got the button it got.
+   * score parts, best first, and what each step cost (ms). Used by detectProduct() and, in DevTools
+   * (the extension's content-script context), by people asking why a page got the button it got.
+   * With `shortcut`, a page that cannot be a product page is not looked at any further.
    */
-  function explain() {
+  function explain(options) {
+    return P.withMetaTags(() => reckon(options));
+  }
+
+  function reckon({ shortcut = false } = {}) {
     const timings = {};
     let mark = performance.now();
     const lap = (name) => { const now = performance.now(); timings[name] = Math.round((now - mark) * 10) / 10; mark = now; };
-    const nodes = P.jsonLdNodes();
-    const product = P.jsonLdProduct(nodes);
-    lap("json-ld");
-    const all = candidates();
-    lap("candidates");
-    timings.count = all.length;
-    const title = P.productTitle(product?.name);
-    lap("title");
-    const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
-    const micro = P.microdataProduct(title);
-    const ctx = {
-      structured: P.structuredImages(product, micro), micro, titleBox, common: commonTokens(all),
-      viewportHeight: window.innerHeight || 900,
-    };
-    const ranked = all.map((c) => {
-      const parts = scoreParts(c, ctx);
-      return { ...c, parts, score: total(parts) };
-    }).sort((a, b) => b.score - a.score);
-    lap("scores");
-    const bigPictureNearTitle = ranked.some((c) => (c.parts["near the title"] || 0) >= 15 && Math.min(c.rect.width, c.rect.height) >= 250);
-    const gate = P.productPageSignals({ product, nodes, title, bigPictureNearTitle });
-    lap("gate");
-    return { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, structured: ctx.structured, ranked, timings };
+    clipCache = new Map();
+    try {
+      const nodes = P.jsonLdNodes();
+      const product = P.jsonLdProduct(nodes);
+      const title = P.productTitle(product?.name);
+      const gate = P.productPageSignals({ product, nodes, title });
+      lap("page");
+      const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
+      const base = { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, timings };
+      if (shortcut && gate.score + P.BIG_PICTURE_WEIGHT < P.PRODUCT_PAGE_SCORE) return { ...base, structured: [], ranked: [] };
+      const all = candidates();
+      lap("candidates");
+      timings.count = all.length;
+      const micro = P.microdataProduct(title);
+      const ctx = {
+        structured: P.structuredImages(product, micro), micro, titleBox, common: commonTokens(all),
+        viewportHeight: window.innerHeight || 900,
+      };
+      const ranked = all.map((c) => {
+        const parts = scoreParts(c, ctx);
+        return { ...c, parts, score: total(parts) };
+      }).sort((a, b) => b.score - a.score);
+      lap("scores");
+      if (ranked.some((c) => (c.parts["near the title"] || 0) >= 15 && Math.min(c.rect.width, c.rect.height) >= 250)) {
+        gate.signals.push({ signal: "a big picture next to the title", weight: P.BIG_PICTURE_WEIGHT });
+        gate.score += P.BIG_PICTURE_WEIGHT;
+        gate.isProductPage = gate.score >= P.PRODUCT_PAGE_SCORE;
+      }
+      return { ...base, structured: ctx.structured, ranked };
+    } finally {
+      clipCache = null;
+    }
   }
 
   /** Which step chose the picture: the structured source that agreed with it, or the layout. */
@@ -353,7 +414,7 @@
    * @returns {{element: Element, url: string, source: string, product: object|null, why: object} | null}
    */
   function detectProduct() {
-    const { gate, product, ranked } = explain();
+    const { gate, product, ranked } = explain({ shortcut: true });
     if (!gate.isProductPage || !ranked.length) return null;
     const [best] = ranked;
     const why = {
@@ -371,5 +432,6 @@
     jsonLdProduct: () => P.jsonLdProduct(), meta: P.meta, parseSrcset: U.parseSrcset, parseBgset: U.parseBgset,
     cssUrls: U.cssUrls, backgroundSources: U.backgroundSources, imageKey: U.imageKey, absolute: U.absolute,
     shadowRoots: () => lastShadowRoots, // the open shadow roots the last detection looked into (main.js watches them)
+    forgetBackgrounds: () => { scan = { at: -Infinity, backgrounds: [], roots: [] }; }, // a new page (client-side navigation): scan again
   };
 })();

@@ -123,6 +123,7 @@
     if (location.href === lastHref) return;
     lastHref = location.href;
     stopWatching(); // a new product: the button starts fresh
+    NS.detect.forgetBackgrounds();
     button?.setIdle();
     button?.hideNote();
     // Single-page shops render the new product a little after the URL changes.

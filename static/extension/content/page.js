@@ -63,9 +63,32 @@
       .filter(Boolean);
   }
 
+  // The page's <meta> tags by property/name, read once per detection (each lookup would otherwise
+  // scan the whole document for a tag that is usually not there). Outside a detection: read live.
+  let metaCache = null;
+
+  function metaTags() {
+    const map = new Map();
+    for (const el of document.querySelectorAll("meta[property], meta[name]")) {
+      for (const key of [el.getAttribute("property"), el.getAttribute("name")]) {
+        if (key && !map.has(key)) map.set(key, el.getAttribute("content")?.trim() || null);
+      }
+    }
+    return map;
+  }
+
   function meta(property) {
-    const el = document.querySelector(`meta[property="${property}"], meta[name="${property}"]`);
-    return el?.getAttribute("content")?.trim() || null;
+    return (metaCache || metaTags()).get(property) || null;
+  }
+
+  /** Run `fn` with the page's meta tags read once. */
+  function withMetaTags(fn) {
+    metaCache = metaTags();
+    try {
+      return fn();
+    } finally {
+      metaCache = null;
+    }
   }
 
   /** The schema.org Product in microdata that is this page's (it holds the page's title), or null: grids of recommended items are products too. */
@@ -105,7 +128,11 @@
     const wanted = words(name || meta("og:title") || document.title);
     let best = null;
     let bestScore = -1;
-    for (const h of document.querySelectorAll("h1, [itemprop='name'], [class*='product-title' i], [class*='product-name' i], [class*='productName' i], [class*='productTitle' i]")) {
+    // <h1>s first; the product-name classes (a query that reads every class of the page) only when no <h1> names the product.
+    const h1s = [...document.getElementsByTagName("h1")];
+    const named = h1s.some((h) => [...words(h.textContent)].some((w) => wanted.has(w)));
+    const others = named ? [] : document.querySelectorAll("[itemprop='name'], [class*='product-title' i], [class*='product-name' i], [class*='productName' i], [class*='productTitle' i]");
+    for (const h of [...h1s, ...others]) {
       if (h.childElementCount > 8) continue; // a whole product block, not its title
       const text = (h.textContent || "").trim();
       if (!text || text.length > 300 || !isVisible(h)) continue;
@@ -141,46 +168,77 @@
     return null;
   }
 
+  const PRODUCT_PAGE_SCORE = 3;
+  const BIG_PICTURE_WEIGHT = 1;
+
   /**
-   * Whether this is a product page, as a sum of weighed signals (≥ 3 is a product page), with each
-   * signal named: [{signal, weight}]. `bigPictureNearTitle` is supplied by the caller (detect.js
-   * knows the pictures).
+   * Whether this is a product page, as a sum of weighed signals (PRODUCT_PAGE_SCORE or more is a
+   * product page), with each signal named: {isProductPage, score, signals: [{signal, weight}]}.
+   * detect.js adds the one signal that needs the pictures: a big one next to the title
+   * (BIG_PICTURE_WEIGHT), and skips looking at the pictures when even that could not make it one.
    */
-  function productPageSignals({ product, nodes, title, bigPictureNearTitle }) {
+  function productPageSignals({ product, nodes, title }) {
     const signals = [];
     const add = (signal, weight) => signals.push({ signal, weight });
+    const sum = () => signals.reduce((total, s) => total + s.weight, 0);
+    // 1. what the page declares (cheap reads; the negative signals are all here)
     if (product) add(product.offers ? "JSON-LD Product with offers" : "JSON-LD Product", product.offers ? 4 : 3);
     const ogType = meta("og:type") || "";
     if (/product/i.test(ogType)) add(`og:type ${ogType}`, 2);
     if (/^(article|video|music|profile|book)/i.test(ogType)) add(`og:type ${ogType}`, -2);
+    const editorial = nodes.map(({ node }) => types(node).find((t) => NOT_A_SHOP_TYPE.test(t))).find(Boolean);
+    if (editorial && !product) add(`JSON-LD ${editorial}`, -3);
     const priceMeta = ["product:price:amount", "og:price:amount", "product:price", "og:price", "product:sale_price:amount"].find(meta);
     if (priceMeta) add(`${priceMeta} meta`, 3);
     const micro = microdataProduct(title);
     if (micro) add("microdata Product around the title", 3);
     else if (document.querySelector("[itemscope][itemtype*='schema.org/Product' i]")) add("microdata Product", 1);
     if (document.querySelector("[itemprop='price'], [itemprop='lowPrice']")) add("itemprop=price", 1);
-    if (document.querySelector("form[action*='cart' i], form[action*='basket' i], form[action*='warenkorb' i], [name='add-to-cart'], [data-add-to-cart]")) add("cart form", 3);
-    let control = null;
-    let link = null;
-    for (const el of document.querySelectorAll("button, input[type='submit'], input[type='button'], [role='button'], a")) {
-      const text = el.tagName === "INPUT" ? el.value : el.textContent;
-      if (!text || text.length >= 60 || !ADD_TO_CART.test(text)) continue;
-      if (el.tagName === "A" && !el.matches("[role='button']")) link ||= el;
-      else {
-        control = el;
-        break;
-      }
+    // 2. what a shopper would see: read only while the page does not count yet (they only add)
+    if (sum() < PRODUCT_PAGE_SCORE && document.querySelector("form[action*='cart' i], form[action*='basket' i], form[action*='warenkorb' i], [name='add-to-cart'], [data-add-to-cart]")) {
+      add("cart form", 3);
     }
-    if (control) add(`add-to-cart control "${control.textContent.trim().replace(/\s+/g, " ").slice(0, 30) || control.value}"`, 3);
-    // An "add to cart" link is a shop's; a "Buy now" link inside an article is a review's affiliate link.
-    else if (link) add(`buy link "${link.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`, link.closest("article, [itemtype*='Article' i]") ? 0 : 1);
-    const price = priceNearTitle(title);
+    if (sum() < PRODUCT_PAGE_SCORE) {
+      const { control, link } = addToCart();
+      if (control) add(`add-to-cart control "${(control.textContent.trim() || control.value).replace(/\s+/g, " ").slice(0, 30)}"`, 3);
+      // An "add to cart" link is a shop's; a "Buy now" link inside an article is a review's affiliate link.
+      else if (link) add(`buy link "${link.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`, link.closest("article, [itemtype*='Article' i]") ? 0 : 1);
+    }
+    const price = sum() < PRODUCT_PAGE_SCORE ? priceNearTitle(title) : null;
     if (price) add(`price next to the title "${price}"`, 2);
-    if (bigPictureNearTitle) add("a big picture next to the title", 1);
-    const editorial = nodes.map(({ node }) => types(node).find((t) => NOT_A_SHOP_TYPE.test(t))).find(Boolean);
-    if (editorial && !product) add(`JSON-LD ${editorial}`, -3);
-    const score = signals.reduce((sum, s) => sum + s.weight, 0);
-    return { isProductPage: score >= 3, score, signals };
+    const score = sum();
+    return { isProductPage: score >= PRODUCT_PAGE_SCORE, score, signals };
+  }
+
+  /** The first add-to-cart control (a button, an input, [role=button]) and the first such link. */
+  function addToCart() {
+    let link = null;
+    const inputs = [...document.querySelectorAll("input[type='submit'], input[type='button']")];
+    const control = inputs.find((el) => el.value.length < 60 && ADD_TO_CART.test(el.value));
+    if (control) return { control, link };
+    // The page's whole text first (one native call): most pages never say "add to cart".
+    if (!ADD_TO_CART.test(document.body?.textContent || "")) return { control: null, link };
+    const check = (el) => {
+      const text = el.textContent;
+      if (!text || text.length >= 60 || !ADD_TO_CART.test(text)) return null;
+      if (el.tagName === "A" && !el.matches("[role='button']")) {
+        link ||= el;
+        return null;
+      }
+      return el;
+    };
+    // The elements whose own text says it (one pass over text nodes), then, for words split over
+    // several elements ("Add to <b>bag</b>"), every button and link.
+    const texts = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
+      const el = ADD_TO_CART.test(t.data) && t.parentElement?.closest("button, [role='button'], a");
+      if (el && check(el)) return { control: el, link };
+    }
+    if (link) return { control: null, link };
+    for (const el of [...document.querySelectorAll("button, [role='button']"), ...document.links]) {
+      if (check(el)) return { control: el, link };
+    }
+    return { control: null, link };
   }
 
   /** The pictures the page's structured data names, best first: [{url, source, weight}]. */
@@ -197,5 +255,5 @@
     return out;
   }
 
-  NS.page = { jsonLdNodes, jsonLdProduct, meta, microdataProduct, microdataImages, productTitle, priceNearTitle, productPageSignals, structuredImages, ADD_TO_CART };
+  NS.page = { jsonLdNodes, jsonLdProduct, meta, withMetaTags, microdataProduct, microdataImages, productTitle, priceNearTitle, productPageSignals, structuredImages, ADD_TO_CART, PRODUCT_PAGE_SCORE, BIG_PICTURE_WEIGHT };
 })();

@@ -31,14 +31,22 @@
   // both "tee". (Single letters and small numbers are view and size codes: `-c`, `-m`, `_1`.)
   const RENDITION_WORD = /^(\d{1,4}x\d{0,4}|x\d{2,4}|\d{2,4}[wh]|[wh]\d{2,4}|s\d{2,4}|q\d{1,3}|v\d{1,2}|\d{1,3}|[a-z]|[a-z]\d|zoom|zoomed|large|larger|medium|small|thumb|thumbnail|thumbs|tn|mini|big|main|hires|hi|lo|lores|lowres|highres|full|fullsize|original|orig|master|catalog|catalogue|desktop|mobile|tablet|retina|std|standard|default|detail|details|detailed|pdp|plp|preview|grande|compact|pico|icon|xl|xxl|xs|sq|square|crop|cropped|web|hd|sd|fhd|uhd|normal|regular|popup|lightbox|gallery|primary|hero|image|img|photo|pic)$/;
 
+  // Resolving is the commonest call of a detection (every attribute of every picture): remembered.
+  const resolved = new Map();
+
   function absolute(url) {
     if (typeof url !== "string" || !url.trim()) return null; // new URL("", base) would be the page itself
+    const base = document.baseURI;
+    const id = `${base} ${url}`;
+    if (resolved.has(id)) return resolved.get(id);
+    let href = null;
     try {
-      const u = new URL(url.trim(), document.baseURI);
-      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
-    } catch {
-      return null;
-    }
+      const u = new URL(url.trim(), base);
+      href = u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+    } catch { /* not an address */ }
+    if (resolved.size > 5000) resolved.clear();
+    resolved.set(id, href);
+    return href;
   }
 
   function isPlaceholder(url) {
