@@ -55,6 +55,9 @@ async function errorFrom(response) {
  * fetch() with the bearer token. `body` may be FormData (multipart) or a plain object (JSON).
  * A 401 means the server no longer knows our token (its data folder was reset): we forget it,
  * get a fresh one and try once more, so the page heals instead of failing forever.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: FormData | object, signal?: AbortSignal, raw?: boolean}} [options]
  */
 export async function request(method, path, { body, signal, raw = false } = {}) {
   for (let attempt = 0; ; attempt++) {

@@ -75,7 +75,8 @@ export function renderArchive() {
 }
 
 export function markCurrentTile() {
-  for (const tile of document.querySelectorAll(".tile")) {
+  const tiles = /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll(".tile"));
+  for (const tile of tiles) {
     tile.dataset.current = String(tile.dataset.sessionId === state.shown?.session_id);
   }
 }

@@ -17,6 +17,12 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * The page's element with this id. Typed `any`: which kind of element an id names is the page's
+ * (index.html) business, and the browser tests check that they fit.
+ * @param {string} id
+ * @returns {any}
+ */
 export const $ = (id) => document.getElementById(id);
 
 const dateTime = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
@@ -27,7 +33,7 @@ export function formatTime(iso) {
 
 /** "in 5 min", "in 23 h", "in 3 days": how soon something happens. */
 export function fromNow(iso) {
-  const seconds = (new Date(iso) - Date.now()) / 1000;
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
   if (seconds < 60) return "in under a minute";
   if (seconds < 3600) return `in ${Math.round(seconds / 60)} min`;
   if (seconds < 48 * 3600) return `in ${Math.round(seconds / 3600)} h`;

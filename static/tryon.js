@@ -21,12 +21,17 @@ const STAGE_NAMES = {
 
 const compare = setupCompare();
 
+/** The chosen radio button of a group. @param {string} name @returns {HTMLInputElement} */
+function checkedInput(name) {
+  return document.querySelector(`input[name=${name}]:checked`);
+}
+
 export function garmentSource() {
-  return document.querySelector("input[name=garment_source]:checked").value;
+  return checkedInput("garment_source").value;
 }
 
 export function setGarmentSource(value) {
-  document.querySelector(`input[name=garment_source][value=${value}]`).checked = true;
+  /** @type {HTMLInputElement} */ (document.querySelector(`input[name=garment_source][value=${value}]`)).checked = true;
   $("garment-drop").hidden = value !== "file";
   $("garment-url-field").hidden = value !== "url";
 }
@@ -107,7 +112,7 @@ export async function startTryOn(event) {
     }
     form.set("garment_url", url);
   }
-  form.set("category", document.querySelector("input[name=category]:checked").value);
+  form.set("category", checkedInput("category").value);
   form.set("options", JSON.stringify({ output_size: Number($("output-size").value) }));
 
   setTrying(true);

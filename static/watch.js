@@ -49,6 +49,8 @@ async function* readEvents(body) {
  * Calls onUpdate(session) on every change and resolves with the final session (completed or
  * failed), or with null if the session was deleted. `signal` stops watching.
  * onTransport("stream" | "polling") says which way updates are arriving (shown to the user).
+ * @param {string} sessionId
+ * @param {{onUpdate: (session: any) => void, onTransport?: (how: string) => void, signal?: AbortSignal}} handlers
  */
 export async function watchSession(sessionId, { onUpdate, onTransport = () => {}, signal }) {
   let last = null;
