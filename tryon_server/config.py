@@ -30,7 +30,20 @@ class Settings:
     port: int = setting(8000, "TCP port to listen on")
     data_dir: Path = setting(Path("data"), "folder for the SQLite file, the images and the link-signing secret")
     models_dir: Path = setting(Path("models"), "folder with the GPU engines' weights (see models/README.md)")
-    engine: str = setting("auto", "auto, classic, catvton, diffusion, or package.module:factory for your own engine")
+    engine: str = setting("auto", "auto, classic, catvton, diffusion, the hosted fashn, openai or gemini (these "
+                                  "send your photos away; see --hosted-ok), or package.module:factory for your own "
+                                  "engine")
+    hosted_ok: bool = setting(False, "consent to send the photos to the provider of a hosted engine (fashn, openai, "
+                                     "gemini); without it such an engine refuses to start")
+    hosted_model: str = setting("", "the hosted engine's model (default: tryon-v1.6 for fashn, gpt-image-1 for "
+                                    "openai, gemini-2.5-flash-image for gemini)")
+    hosted_limits: tuple[str, ...] = setting((), "limits on calls to a hosted model, MODEL=CONCURRENT/SPACING_MS "
+                                                 "(e.g. gemini-3-pro-image-preview=2/500); built-in ones otherwise")
+    provider_retry_base_s: float = setting(8.0, "first delay before a try-on the provider kept rate-limiting runs "
+                                                "again; it doubles with each wait, up to provider_retry_max_s")
+    provider_retry_max_s: float = setting(300.0, "longest delay between two tries of a rate-limited try-on")
+    provider_wait_max_s: float = setting(3600.0, "a try-on still rate-limited this long after it was submitted "
+                                                 "fails with a message")
     retention_hours: float = setting(24.0, "try-on images and rows are deleted this long after they are made, "
                                            "unless kept")
     max_upload_mb: float = setting(10.0, "largest accepted image, per file, enforced while it streams in")
@@ -132,4 +145,5 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     ns = vars(build_parser().parse_args(argv))
     ns["allowed_hosts"] = tuple(ns["allowed_hosts"])
     ns["allowed_origins"] = tuple(ns["allowed_origins"])
+    ns["hosted_limits"] = tuple(ns["hosted_limits"])
     return Settings(**ns)

@@ -5,7 +5,9 @@
      ├── EngineError ............ raised on the inference thread while running a try-on
      │    ├── InputRejected ..... the input's fault: not retried; `message` is shown to the shopper
      │    ├── Cancelled ......... the session was deleted while it ran
-     │    └── InferenceTimeout .. the engine took longer than the configured limit
+     │    ├── InferenceTimeout .. the engine took longer than the configured limit
+     │    ├── ProviderBusy ...... a hosted engine's provider kept answering 429: re-queued with a delay
+     │    └── ProviderUnavailable a hosted engine's provider is down or answered nonsense: retried
      └── ApiError ............... answered to an HTTP client as {"error": {"code", "message"}}
           ├── BadRequest (400) / ValidationFailed (422) / Unauthorized (401) / Forbidden (403)
           ├── NotFound (404) / PayloadTooLarge (413) / UnsupportedImage (415) / UnreadableImage (422)
@@ -46,6 +48,22 @@ class Cancelled(EngineError):
 
 class InferenceTimeout(EngineError):
     """The engine did not finish within the configured time limit."""
+
+
+class ProviderBusy(EngineError):
+    """A hosted engine's provider still answered "too many requests" after the in-process
+    retries. Not a failure: the worker puts the session back in line after `retry_after_s` (the
+    provider's own hint, when it gave one) or an exponential delay, and says so to the shopper."""
+
+    def __init__(self, provider: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{provider} is rate-limiting this server")
+        self.provider = provider
+        self.retry_after_s = retry_after_s
+
+
+class ProviderUnavailable(EngineError):
+    """A hosted engine's provider failed (5xx, timeout, connection refused, an answer without an
+    image). Retried like any unexpected engine error."""
 
 
 class ApiError(TryOnServerError):

@@ -2,7 +2,7 @@
 
     submit ──> queued ──claim──> processing ──complete──> completed
                  ▲                    │ └──────fail─────> failed
-                 └──retry / recover───┘
+                 └─retry / defer / recover─┘
 
     keep exempts a session from expiry; delete (by id, by profile, by owner) and expire remove a
     session in any state: the row, then its files, and a running try-on is cancelled at its next
@@ -106,7 +106,10 @@ class SessionManager:
         requeued = await self.db.execute("requeue_processing", now=now)
         rows = await self.db.fetch_all("unfinished_sessions")
         for row in rows:
-            self._ids.put_nowait(row["id"])
+            if row["retry_at"] and row["retry_at"] > now:  # waiting for its provider: the wait survives
+                self._requeue_later(row["id"], row["retry_at"] - now)
+            else:
+                self._ids.put_nowait(row["id"])
         if rows:
             log.info("recovered %d unfinished sessions (%d were processing when the server stopped)",
                      len(rows), requeued)
@@ -163,6 +166,21 @@ class SessionManager:
         if not await self.db.execute("retry_session", id=session_id, now=time.time()):
             return False
         log.info("session processing -> queued (retry in %.1fs)", delay_s)
+        self._requeue_later(session_id, delay_s)
+        return True
+
+    async def defer(self, session_id: str, delay_s: float) -> bool:
+        """processing -> queued, waiting for a rate-limiting provider: like `retry`, but the time
+        it may run again is in the row (a restart keeps the wait, the shopper sees it) and the
+        attempt does not count."""
+        now = time.time()
+        if not await self.db.execute("defer_session", id=session_id, retry_at=now + delay_s, now=now):
+            return False
+        log.info("session processing -> queued (waiting for the provider, retry in %.1fs)", delay_s)
+        self._requeue_later(session_id, delay_s)
+        return True
+
+    def _requeue_later(self, session_id: str, delay_s: float) -> None:
         handle: asyncio.TimerHandle
 
         def requeue() -> None:
@@ -171,7 +189,6 @@ class SessionManager:
 
         handle = asyncio.get_running_loop().call_later(delay_s, requeue)
         self._retry_handles.add(handle)
-        return True
 
     async def keep(self, session_id: str, owner: str, keep: bool) -> bool:
         """Kept sessions never expire; False when the owner has no such session."""

@@ -78,6 +78,8 @@ class SessionOut(BaseModel):
     stage: str | None
     category: Category
     attempts: int
+    retry_in_s: int | None = Field(None, description="while queued waiting for a hosted engine's provider that "
+                                   "rate-limits this server: seconds until the try-on runs again")
     result_url: str | None
     person_image_url: str | None
     garment_image_url: str | None
@@ -114,6 +116,8 @@ class Health(BaseModel):
     queue_depth: int
     db: Literal["ok", "error"]
     licence: str | None = Field(None, description="Terms of the engine's model weights, when they have any to show.")
+    photos_sent_to: str | None = Field(None, description="With a hosted engine, a sentence naming the provider that "
+                                       "receives the photos; null when they never leave this machine.")
     detail: str | None = None
 
 

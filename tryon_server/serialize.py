@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -49,6 +50,9 @@ def session_json(row: Row, signer: UrlSigner, *, queue_position: int,
     if live is not None and row["status"] == "processing":
         stage, progress = live
     completed = row["status"] == "completed"
+    # waiting for a rate-limiting hosted provider: the page says "retrying in N s"
+    retry_at = row.get("retry_at") if row["status"] == "queued" else None
+    retry_in_s = math.ceil(retry_at - time.time()) if retry_at and retry_at > time.time() else None
     return {
         "session_id": row["id"],
         "status": row["status"],
@@ -57,6 +61,7 @@ def session_json(row: Row, signer: UrlSigner, *, queue_position: int,
         "stage": stage,
         "category": row["category"],
         "attempts": row["attempts"],
+        "retry_in_s": retry_in_s,
         "result_url": signed_url(signer, row["result_key"]) if completed else None,
         "person_image_url": signed_url(signer, row["person_key"]),
         "garment_image_url": signed_url(signer, row["garment_key"]),

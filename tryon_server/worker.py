@@ -2,6 +2,8 @@
 
     queued --claim--> processing --engine ok--> completed
                           |------ InputRejected / timeout / attempts used up --> failed
+                          |------ ProviderBusy (a hosted provider rate-limits) --> queued (after a
+                          |       delay kept in the row; not an attempt; fails past provider_wait_max_s)
                           '------ unexpected error, attempts left --> queued (after backoff)
 
 Every one of those moves is the session manager's (manager.py); the worker decides which one,
@@ -26,7 +28,7 @@ from .config import Settings
 from .db import Row
 from .engines.base import Engine, TryOnJob
 from .events import SessionEvents
-from .exceptions import Cancelled, InferenceTimeout, InputRejected
+from .exceptions import Cancelled, InferenceTimeout, InputRejected, ProviderBusy
 from .inference import InferenceRunner
 from .logs import session_id_var
 from .manager import SessionManager
@@ -37,6 +39,7 @@ log = logging.getLogger("tryon.worker")
 
 GENERIC_FAILURE = "Something went wrong while making your try-on. Please try again in a minute."
 TIMEOUT_FAILURE = "The try-on took too long and was stopped. Please try again; a smaller photo may help."
+PROVIDER_BUSY_FAILURE = "{provider} stayed too busy to make this try-on{when}. Please try again later."
 
 
 class Worker:
@@ -80,6 +83,8 @@ class Worker:
                 log.info("session cancelled while processing")
             except InputRejected as exc:
                 await self.sessions.fail(session_id, exc.message, exc.code)
+            except ProviderBusy as exc:
+                await self._wait_for_provider(row, exc)
             except InferenceTimeout:
                 cancel.set()
                 await self.sessions.fail(session_id, TIMEOUT_FAILURE, "timeout")
@@ -134,3 +139,16 @@ class Worker:
         # exponential backoff with jitter
         delay = self.settings.retry_base_s * (2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
         await self.sessions.retry(row["id"], delay)
+
+    async def _wait_for_provider(self, row: Row, exc: ProviderBusy) -> None:
+        """Back in line after an exponential delay (the provider's own hint when it is longer),
+        unless that would run past the longest wait a shopper is asked to accept."""
+        settings = self.settings
+        delay = min(settings.provider_retry_max_s, settings.provider_retry_base_s * 2 ** row["deferrals"])
+        delay = max(delay * random.uniform(0.8, 1.2), exc.retry_after_s or 0.0)
+        if time.time() + delay - row["created_at"] > settings.provider_wait_max_s:
+            when = f" (it asked to wait {delay / 60:.0f} more minutes)" if exc.retry_after_s else ""
+            await self.sessions.fail(row["id"], PROVIDER_BUSY_FAILURE.format(provider=exc.provider, when=when),
+                                     "provider_busy")
+            return
+        await self.sessions.defer(row["id"], delay)

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..engines.hosted import photo_recipient
 from ..state import get_state
 
 
@@ -31,6 +32,8 @@ async def health(request: Request) -> JSONResponse:
     }
     if runner.licence:
         body["licence"] = runner.licence
+    # a hosted engine breaks "photos never leave this machine": say who receives them, always
+    body["photos_sent_to"] = photo_recipient(state.settings.engine)
     if detail:
         body["detail"] = detail
     return JSONResponse(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})

@@ -4,7 +4,9 @@
 `diffusion` (SDXL inpainting) need weights in models/ and are worth it only on a GPU. `auto`
 takes catvton, then diffusion, when one can run well, else classic, and says why in one line.
 A third-party engine can be named as "package.module:factory" (a callable taking the Settings
-and returning an Engine).
+and returning an Engine). The hosted engines (`fashn`, `openai`, `gemini`: hosted/) send the
+photos to a company's servers: only when named, never by `auto`, and only with --hosted-ok and
+their key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..exceptions import ConfigError
+from . import hosted
 from .base import CATEGORIES, Category, Engine, ProgressCallback, TryOnJob
 
 __all__ = ["CATEGORIES", "Category", "Engine", "ProgressCallback", "TryOnJob", "create_engine"]
@@ -73,7 +76,11 @@ def resolve_choice(settings: Settings) -> str:
     raises ConfigError with the reason."""
     choice = settings.engine
     unavailable = {"catvton": _catvton_unavailable_reason, "diffusion": _diffusion_unavailable_reason}
-    if choice in unavailable:
+    if choice in hosted.PROVIDERS:  # opt-in only: `auto` below never considers these
+        reason = hosted.unavailable_reason(settings, choice)
+        if reason:
+            raise ConfigError(f"The {choice} engine cannot start: {reason}.")
+    elif choice in unavailable:
         reason = unavailable[choice](settings)
         if reason:
             raise ConfigError(f"The {choice} engine cannot start: {reason}.")
@@ -96,7 +103,8 @@ def resolve_choice(settings: Settings) -> str:
         log.warning("engine auto: using classic although a CUDA GPU is present, because %s", why)
         return "classic"
     elif choice != "classic" and ":" not in choice:
-        raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, catvton, diffusion or package.module:factory.")
+        raise ConfigError(f"Unknown engine {choice!r}: use auto, classic, catvton, diffusion, fashn, openai, gemini "
+                          "or package.module:factory.")
     return choice
 
 
@@ -109,6 +117,8 @@ def create_engine(settings: Settings) -> Engine:
         return _diffusion(settings)
     if choice == "catvton":
         return _catvton(settings)
+    if choice in hosted.PROVIDERS:
+        return hosted.create(settings, choice)
     module_name, _, attr = choice.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

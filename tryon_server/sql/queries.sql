@@ -47,7 +47,7 @@ SELECT COUNT(*) FROM sessions WHERE status = 'queued';
 
 -- name: unfinished_sessions
 -- crash recovery: everything accepted and not finished, oldest first
-SELECT id, status FROM sessions WHERE status IN ('queued', 'processing') ORDER BY seq;
+SELECT id, status, retry_at FROM sessions WHERE status IN ('queued', 'processing') ORDER BY seq;
 
 -- name: fail_crashed
 -- a session that was processing at every one of its last attempts took the process down with it
@@ -62,12 +62,19 @@ WHERE status = 'processing';
 -- name: claim_session
 -- queued -> processing; the status guard makes a double claim (or a claim of a deleted row) a no-op
 UPDATE sessions SET status = 'processing', stage = 'starting', progress = 0,
-                    attempts = attempts + 1, updated_at = :now
+                    attempts = attempts + 1, retry_at = NULL, updated_at = :now
 WHERE id = :id AND status = 'queued'
 RETURNING *;
 
 -- name: retry_session
 UPDATE sessions SET status = 'queued', stage = 'retrying', progress = 0, updated_at = :now
+WHERE id = :id AND status = 'processing';
+
+-- name: defer_session
+-- the provider kept rate-limiting it: back in line at retry_at; the attempt is given back, since
+-- the try-on itself did not fail
+UPDATE sessions SET status = 'queued', stage = 'waiting_for_provider', progress = 0, retry_at = :retry_at,
+                    attempts = attempts - 1, deferrals = deferrals + 1, updated_at = :now
 WHERE id = :id AND status = 'processing';
 
 -- name: complete_session

@@ -48,3 +48,9 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_status ON sessions(status, seq);
 CREATE INDEX sessions_by_owner ON sessions(owner, status, created_at);
 CREATE INDEX sessions_by_expiry ON sessions(expires_at) WHERE kept = 0;
+
+-- migration: 2
+-- A try-on whose hosted provider kept answering "too many requests" waits in line until
+-- retry_at, which a restart honours; deferrals counts those waits (they are not attempts).
+ALTER TABLE sessions ADD COLUMN retry_at REAL;
+ALTER TABLE sessions ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
