@@ -77,6 +77,9 @@ async function checkHealth() {
   const el = $("server-status");
   try {
     const health = await api.health();
+    // a hosted engine sends the photos to a company: the page says so whenever it runs one
+    $("photos-sent-to").textContent = health.photos_sent_to || "";
+    $("photos-sent-to").hidden = !health.photos_sent_to;
     if (health.ok) {
       el.textContent = `Server ready · ${health.engine} engine on ${health.device}`;
       // model weights with terms of use (CatVTON: non-commercial) say so wherever they run

@@ -62,7 +62,9 @@ function renderProgress(session, transport) {
   bar.setAttribute("aria-valuetext", `${percent}%`);
   $("progress-percent").textContent = `${percent}%`;
   let label;
-  if (session.status === "queued") {
+  if (session.status === "queued" && session.retry_in_s) {
+    label = `Waiting for the provider, retrying in ${session.retry_in_s} s`;
+  } else if (session.status === "queued") {
     label = session.queue_position > 1 ? `Waiting in line: number ${session.queue_position}` : "Next in line…";
   } else if (session.status === "processing") {
     label = `${STAGE_NAMES[session.stage] || "Working"}…`;

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -571,3 +572,32 @@ def _clear_gates() -> Iterator[None]:
     yield
     with limiter._gates_lock:
         limiter._gates.clear()
+
+
+# -- the page and the extension say where the photos go ------------------------------------------------
+
+def test_page_footer_and_extension_popup_name_the_provider(fake, server_factory, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch_with_extension, require_chromium
+
+    require_chromium()
+    live, _ = hosted(server_factory, "fashn")
+    sentence = "Your photos are sent to FASHN (127.0.0.1) to make each try-on."
+    extension = Path(__file__).resolve().parent.parent / "static" / "extension"
+    with sync_playwright() as p:
+        context, worker, extension_id = launch_with_extension(p, extension, tmp_path / "profile")
+        try:
+            page = context.new_page()
+            page.goto(live.url)
+            footer = page.locator("#photos-sent-to")
+            footer.wait_for(state="visible", timeout=10000)
+            assert footer.inner_text() == sentence
+            worker.evaluate("async (url) => { await chrome.storage.local.set({serverUrl: url}); }", live.url)
+            popup = context.new_page()
+            popup.goto(f"chrome-extension://{extension_id}/popup.html")
+            notice = popup.locator("#photos-sent-to")
+            notice.wait_for(state="visible", timeout=10000)
+            assert notice.inner_text() == sentence
+        finally:
+            context.close()

@@ -120,6 +120,9 @@ async function renderPage() {
 // ---- the current try-on ----------------------------------------------------------------------------
 
 function describe(session) {
+  if (session.status === "queued" && session.retry_in_s) {
+    return `Waiting for the provider, retrying in ${session.retry_in_s} s`;
+  }
   if (session.status === "queued") {
     return session.queue_position > 1 ? `Waiting in line: ${session.queue_position - 1} ahead of you` : "Next in line…";
   }
@@ -211,7 +214,10 @@ async function main() {
   const config = await loadConfig();
   $("options-link").href = chrome.runtime.getURL("options.html");
   try {
-    await api.health(config);
+    const health = await api.health(config);
+    // a hosted engine sends the photos to a company: say so before anything is tried on
+    $("photos-sent-to").textContent = health?.photos_sent_to || "";
+    $("photos-sent-to").hidden = !health?.photos_sent_to;
     if (!config.paired) await api.profiles(config); // raises the "not paired" sentence
     await renderProfiles(config);
   } catch (err) {
