@@ -58,6 +58,8 @@ PRODUCT_PAGES = [
     ("lazy-meta.html", "/img/lm-trousers-1.jpg", ".slide img"),
     # Amazon: a data: preview, the zoom size in data-old-hires, renditions in data-a-dynamic-image
     ("amazon-like.html", "/img/amz-tee._AC_SL1500_.jpg", "#landingImage"),
+    # a blurred quality=10 preview on show while the real picture loads: JSON-LD's full picture is sent
+    ("lqip.html", "/img/lqip-bag.jpg?format=jpg&width=1200", "img.preview"),
 ]
 
 # (page, the step that must have chosen the picture, a reason the button must give)

@@ -46,6 +46,9 @@ test("a candidate without a descriptor and a trailing comma are read", () => {
 test("placeholders and data: URLs are never candidates", () => {
   const text = "data:image/gif;base64,R0lGODlhAQABAAAAACw= 1w, /img/placeholder.gif 2w, /img/real.jpg 800w";
   assert.deepEqual(parseSrcset(text).map((c) => c.url), ["https://shop.example/img/real.jpg"]);
+  // a low-quality preview shown while the picture loads is a picture, but not the one to send
+  assert.equal(detector.isLowQuality("https://img.example/bag_1.jpg?format=pjpg&quality=10&width=612"), true);
+  assert.equal(detector.isLowQuality("https://img.example/bag_1.jpg?format=pjpg&q=85&width=612"), false);
 });
 
 test("relative URLs resolve against the page, empty ones are nothing", () => {

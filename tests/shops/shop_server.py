@@ -100,6 +100,7 @@ def draw_pictures(folder: Path) -> dict[str, tuple[int, int]]:
         "amz-tee._AC_SX679_.jpg": _swap(top, "grb").resize((679, 815)),
         "amz-tee._AC_SX355_.jpg": _swap(top, "grb").resize((355, 426)),
         "plain-skirt.jpg": _swap(trousers, "brg").resize((700, 1120)),
+        "lqip-bag.jpg": _swap(dress, "gbr").resize((600, 720)),
         # their decoys: other products' tiles, brand banners, editorial pictures
         "rend-rec-5120-1-catalog.jpg": _swap(top, "bgr").resize((450, 540)),
         "rend-rec-5133-1-catalog.jpg": _swap(top, "rgb").resize((450, 540)),

@@ -130,7 +130,8 @@
     }
     const current = U.absolute(img.currentSrc || img.getAttribute("src") || "");
     const tiny = img.complete && img.naturalWidth > 0 && img.naturalWidth <= 2; // a 1×1 lazy placeholder
-    if (current && !U.isPlaceholder(current) && !tiny) found.push({ url: current, w: img.naturalWidth || shown, via: "src" });
+    // A low-quality preview (quality=10) ranks below any other address of the picture.
+    if (current && !U.isPlaceholder(current) && !tiny) found.push({ url: current, w: U.isLowQuality(current) ? 0.5 : img.naturalWidth || shown, via: "src" });
     // A gallery's <a href="big.jpg"> around its picture is the lightbox's full size, when it is the
     // same picture; a link to another file (the next view, a detail shot) only helps to recognise it.
     const link = closestFlat(img, "a[href]", 3);
@@ -414,16 +415,19 @@
    * @returns {{element: Element, url: string, source: string, product: object|null, why: object} | null}
    */
   function detectProduct() {
-    const { gate, product, ranked } = explain({ shortcut: true });
+    const { gate, product, ranked, structured } = explain({ shortcut: true });
     if (!gate.isProductPage || !ranked.length) return null;
     const [best] = ranked;
+    // A low-quality preview on show (its real picture still loading): the structured data's address
+    // of the same picture is the one worth sending.
+    const full = U.isLowQuality(best.url) && structured.find((s) => !U.isLowQuality(s.url) && U.pictureMatch(s.url, best.url) === 1);
     const why = {
       page: gate.signals.map((s) => `${s.signal} (${s.weight > 0 ? "+" : ""}${s.weight})`),
       picture: Object.entries(best.parts).filter(([, v]) => v).map(([k, v]) => `${k} ${v > 0 ? "+" : ""}${v}`),
       score: best.score,
       runnerUp: ranked[1] ? { url: ranked[1].url, score: ranked[1].score } : null,
     };
-    return { element: best.element, url: best.url, source: sourceOf(best.parts), product, why };
+    return { element: best.element, url: full ? full.url : best.url, source: sourceOf(best.parts), product, why };
   }
 
   NS.detect = {

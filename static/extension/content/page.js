@@ -244,7 +244,7 @@
   /** The pictures the page's structured data names, best first: [{url, source, weight}]. */
   function structuredImages(product, micro) {
     const out = [];
-    imageUrlsOf(product?.image).forEach((url, i) => out.push({ url, source: "json-ld", weight: Math.max(100 - 4 * i, 80) }));
+    imageUrlsOf(product?.image).forEach((url, i) => out.push({ url, source: "json-ld", weight: Math.max(100 - 8 * i, 70) }));
     microdataImages(micro).forEach((url) => out.push({ url, source: "microdata", weight: 85 }));
     for (const [property, weight] of [["og:image", 90], ["og:image:secure_url", 90], ["og:image:url", 90], ["twitter:image", 70], ["twitter:image:src", 70]]) {
       const url = absolute(meta(property) || "");

@@ -49,9 +49,14 @@
     return href;
   }
 
+  // A low-quality preview served while the real picture loads (quality=10, q=5): blurry on purpose.
+  const LOW_QUALITY_PREVIEW = /[?&](quality|q|qlt)=([0-9]|1[0-9]|20)(&|$)/i;
+
   function isPlaceholder(url) {
     return !url || url.startsWith("data:") || url.startsWith("blob:") || PLACEHOLDER.test(url);
   }
+
+  const isLowQuality = (url) => LOW_QUALITY_PREVIEW.test(url || "");
 
   /** Whether a string names a picture file (by its path's extension, or an image CDN's path). */
   function looksLikeImageUrl(value) {
@@ -292,7 +297,7 @@
   }
 
   NS.urls = {
-    absolute, isPlaceholder, looksLikeImageUrl, parseSrcset, parseBgset, parseDynamicImage, cssUrls, attributeSources, backgroundSources,
+    absolute, isPlaceholder, isLowQuality, looksLikeImageUrl, parseSrcset, parseBgset, parseDynamicImage, cssUrls, attributeSources, backgroundSources,
     imageKey, renditionStem, idTokens, pictureMatch, ZOOM_ATTRS, LAZY_ATTRS,
   };
 })();
