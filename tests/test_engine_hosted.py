@@ -288,7 +288,7 @@ def test_gemini_session_sends_inline_data_and_asks_for_an_image(fake, server_fac
 def test_health_names_the_provider_that_receives_the_photos(fake, server_factory):
     live, client = hosted(server_factory, "gemini")
     health = httpx.get(f"{live.url}/api/health").json()
-    assert health["engine"] == "gemini" and health["device"] == "hosted"
+    assert health["engine"] == "gemini" and health["device"] == "127.0.0.1"
     assert health["photos_sent_to"] == "Your photos are sent to Google Gemini (127.0.0.1) to make each try-on."
 
 
@@ -331,12 +331,15 @@ def test_gemini_prompt_block_fails_with_a_sentence(fake, server_factory):
     assert "Google Gemini refused these pictures: blocked (PROHIBITED_CONTENT)" in body["error"]
 
 
-def test_a_refused_key_says_what_the_owner_must_check(fake, server_factory):
-    fake.queue("/v1beta/", json_answer({"error": {"code": 403, "message": "API key not valid.",
-                                                  "status": "PERMISSION_DENIED"}}, 403))
+@pytest.mark.parametrize("code,status,message", [(403, "PERMISSION_DENIED", "API key not valid."),
+                                                 (400, "FAILED_PRECONDITION", "User location is not supported.")])
+def test_a_refused_account_says_what_the_owner_must_check(fake, server_factory, code, status, message):
+    fake.queue("/v1beta/", json_answer({"error": {"code": code, "message": message, "status": status}}, code))
     live, client = hosted(server_factory, "gemini")
     body = wait_terminal(client, submit(client))
-    assert body["error_code"] == "provider_account" and "GEMINI_API_KEY" in body["error"]
+    assert body["error_code"] == "provider_account", body
+    assert body["error"] == (f"Google Gemini refused this server's account (HTTP {code}: {message.rstrip('.')}). "
+                             "The server's owner must check GEMINI_API_KEY.")
     assert len(fake.hits("/v1beta/")) == 1
 
 
@@ -363,6 +366,23 @@ def test_fashn_out_of_credits_is_not_waited_out(fake, server_factory):
     body = wait_terminal(client, submit(client))
     assert body["error_code"] == "provider_account" and "no API credits left" in body["error"]
     assert len(fake.hits("/v1/run")) == 1
+
+
+def test_deleting_a_session_stops_polling_the_provider(fake, server_factory):
+    fake.queue("/v1/status/", *[json_answer({"id": "pred-0", "status": "in_queue", "output": None,
+                                             "error": None})] * 100)
+    live, client = hosted(server_factory, "fashn")
+    session_id = submit(client)
+    deadline = time.time() + 20
+    while len(fake.hits("/v1/status/")) < 2:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert client.delete(f"/api/tryon/sessions/{session_id}").status_code == 204
+    time.sleep(0.5)  # a poll in flight may still land
+    polls = len(fake.hits("/v1/status/"))
+    time.sleep(2.0)  # two more poll intervals
+    assert len(fake.hits("/v1/status/")) == polls
+    assert live.state.worker.current is None
 
 
 # -- 429s: in-process retries, hints, and the delayed re-queue -----------------------------------

@@ -65,7 +65,6 @@ class HostedEngine:
     """Base of the hosted engines: subclasses set `provider` and implement `_generate`."""
 
     provider: ClassVar[Provider]
-    device = "hosted"
 
     def __init__(self, settings: Settings) -> None:
         reason = self.provider.unavailable_reason(settings)
@@ -74,6 +73,8 @@ class HostedEngine:
         self.name = self.provider.engine
         self.model = settings.hosted_model or self.provider.default_model
         self.base_url = self.provider.base_url()
+        # where the work runs, as health and the page footer show it ("fashn engine on api.fashn.ai")
+        self.device = httpx.URL(self.base_url).host
         self.photos_sent_to = self.provider.recipient()
         try:
             overrides = limiter.parse_limits(settings.hosted_limits)

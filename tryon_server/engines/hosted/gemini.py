@@ -67,8 +67,8 @@ class GeminiEngine(HostedEngine):
                                   f"(finish reasons {reasons})")
 
     def _read(self, response: httpx.Response) -> dict[str, Any]:
-        if response.status_code in (401, 403):
-            raise self._account_problem(response)
+        if response.status_code in (401, 403) or _status(response) == "FAILED_PRECONDITION":
+            raise self._account_problem(response)  # a bad key, or billing/region not set up
         if response.status_code == 400:
             raise self._refused(error_text(response))
         if response.status_code != 200:
@@ -78,3 +78,12 @@ class GeminiEngine(HostedEngine):
         except ValueError:
             raise ProviderUnavailable(f"Google Gemini answered something that is not JSON: {response.text[:200]}") from None
         return body if isinstance(body, dict) else {}
+
+
+def _status(response: httpx.Response) -> str:
+    """Google's error status name ("INVALID_ARGUMENT", "FAILED_PRECONDITION", ...), if any."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("status", "")) if isinstance(error, dict) else ""
