@@ -116,7 +116,7 @@ async def test_profile_and_owner_deletions_take_exactly_their_sessions(manager):
     assert await manager.delete_for_profile("p1", OWNER) == 1
     assert await _status(manager, from_profile) is None and await _status(manager, other) == Status.QUEUED
     assert not any(_exists(manager, k) for k in profile_keys) and all(_exists(manager, k) for k in other_keys)
-    assert await manager.delete_for_owner(OWNER) == 1
+    assert (await manager.delete_for_owner(OWNER)).sessions == 1
     assert not any(_exists(manager, k) for k in other_keys)
 
 

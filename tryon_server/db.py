@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import sqlite3
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,36 @@ class Database:
     async def fetch_value(self, query: str, /, **params: Any) -> Any:
         rows = list(await self.conn.execute_fetchall(QUERIES[query], params))
         return rows[0][0] if rows else None
+
+    async def in_one_transaction(self, queries: Sequence[str], /, **params: Any) -> list[list[Row]]:
+        """Run named queries, in order, as one transaction (BEGIN IMMEDIATE ... COMMIT) on a short-lived
+        connection of its own, and return each one's rows. On the shared connection, statements of
+        other requests would land between ours (it is one connection, so one transaction): a
+        profile inserted between "delete this owner's profiles" and "delete the token" was then
+        removed by the token's cascade with nobody left to delete its file. Here every write of
+        others waits (busy_timeout) until the whole sequence is committed, or comes after it."""
+
+        def run() -> list[list[Row]]:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    results = [[dict(r) for r in conn.execute(QUERIES[q], params).fetchall()] for q in queries]
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return results
+            finally:
+                conn.close()
+
+        results = await asyncio.to_thread(run)
+        for query in queries:
+            self._after(query)
+        return results
 
     def _read(self, query: str, params: dict[str, Any]) -> sqlite3.Row | None:
         """One row of a named read on the loop thread, or raise sqlite3.OperationalError."""

@@ -22,11 +22,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from .config import Settings
 from .db import Database, Row
 from .events import SessionEvents
-from .exceptions import QueueFull, Unauthorized
+from .exceptions import NotFound, QueueFull, Unauthorized
 from .metrics import Metrics
 from .status import Status
 from .storage import Storage
@@ -35,6 +36,11 @@ log = logging.getLogger("tryon.sessions")
 
 CRASH_FAILURE = "This try-on stopped the server every time it ran, so it was given up. Try another photo or garment."
 FILE_COLUMNS = ("person_key", "garment_key", "result_key")
+
+
+class OwnerDeleted(NamedTuple):
+    sessions: int
+    photo_keys: list[str]  # of the owner's profiles
 
 
 class SessionManager:
@@ -86,8 +92,10 @@ class SessionManager:
             await self.storage.delete([person_key, garment_key])
             raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.",
                                code="unknown_token") from None
-        if not inserted:  # the queue filled up while this request uploaded
+        if not inserted:  # the queue filled up, or its profile was deleted, while this request uploaded
             await self.storage.delete([person_key, garment_key])
+            if profile_id is not None and await self.db.fetch_one("get_profile", id=profile_id, owner=owner) is None:
+                raise NotFound("No such profile.", code="profile_not_found")
             raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
         self._ids.put_nowait(session_id)
         self.metrics.transition(Status.QUEUED)
@@ -206,12 +214,20 @@ class SessionManager:
         return True
 
     async def delete_for_profile(self, profile_id: str, owner: str) -> int:
-        """The sessions made from a profile's photo: they are derived from it and go with it."""
-        return await self._gone(await self.db.fetch_all("delete_profile_sessions", profile_id=profile_id, owner=owner))
+        """A profile and the sessions made from its photo (derived from it, they go with it), in one
+        transaction: a session submitted from it meanwhile is either taken along or refused."""
+        _, sessions = await self.db.in_one_transaction(["delete_profile", "delete_profile_sessions"],
+                                                       id=profile_id, profile_id=profile_id, owner=owner)
+        return await self._gone(sessions)
 
-    async def delete_for_owner(self, owner: str) -> int:
-        """Every session of a token (delete-all-data)."""
-        return await self._gone(await self.db.fetch_all("delete_owner_sessions", owner=owner))
+    async def delete_for_owner(self, owner: str) -> OwnerDeleted:
+        """Delete-all-data: the token with every session and profile of it, in one transaction, so
+        that a row another request inserts meanwhile is either taken along or refused (its token
+        is gone, and it removes its own file); then running work stops and the session files go.
+        The profiles' photos are returned for the caller to delete."""
+        sessions, profiles, _ = await self.db.in_one_transaction(
+            ["delete_owner_sessions", "delete_owner_profiles", "delete_token"], owner=owner, token_hash=owner)
+        return OwnerDeleted(await self._gone(sessions), [row["photo_key"] for row in profiles])
 
     async def expire(self, now: float | None = None) -> int:
         """Sessions past their retention and not kept (finished ones only)."""

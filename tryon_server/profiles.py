@@ -37,6 +37,5 @@ async def delete_profile(state: AppState, profile_id: str, owner: str) -> None:
     """The profile, its photo, and the try-ons made from it (they are derived from the photo:
     the API promises they are gone from disk too; running ones are cancelled at their next step)."""
     row = await load_profile(state, profile_id, owner)
-    await state.db.execute("delete_profile", id=row["id"], owner=owner)
-    await state.sessions.delete_for_profile(row["id"], owner)
+    await state.sessions.delete_for_profile(row["id"], owner)  # the profile row with them, in one go
     await state.storage.delete([row["photo_key"]])

@@ -20,11 +20,9 @@ async def delete_everything(request: Request) -> Response:
     """Every profile, session and image of this token, then the token itself."""
     owner = await require_owner(request)
     state = get_state(request)
-    await state.sessions.delete_for_owner(owner)  # running ones stop at their next step and keep nothing
-    profiles = await state.db.fetch_all("delete_owner_profiles", owner=owner)
-    await state.db.execute("delete_token", token_hash=owner)
+    deleted = await state.sessions.delete_for_owner(owner)  # running ones stop at their next step, keep nothing
     state.forget_tokens([owner])  # after the row is gone: a request looking it up meanwhile cannot re-cache it
-    await state.storage.delete([row["photo_key"] for row in profiles])
+    await state.storage.delete(deleted.photo_keys)
     return Response(status_code=204)
 
 

@@ -33,7 +33,9 @@ INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key
                       garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at)
 SELECT :id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
        :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at
-WHERE (SELECT COUNT(*) FROM sessions WHERE status = 'queued') < :queue_max;
+WHERE (SELECT COUNT(*) FROM sessions WHERE status = 'queued') < :queue_max
+  -- made from a profile: only while it exists (deleted meanwhile, its try-ons go with it)
+  AND (:profile_id IS NULL OR EXISTS (SELECT 1 FROM profiles WHERE id = :profile_id AND owner = :owner));
 
 -- name: get_session
 SELECT * FROM sessions WHERE id = :id AND owner = :owner;
