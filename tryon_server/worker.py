@@ -147,7 +147,8 @@ class Worker:
         delay = min(settings.provider_retry_max_s, settings.provider_retry_base_s * 2 ** row["deferrals"])
         delay = max(delay * random.uniform(0.8, 1.2), exc.retry_after_s or 0.0)
         if time.time() + delay - row["created_at"] > settings.provider_wait_max_s:
-            when = f" (it asked to wait {delay / 60:.0f} more minutes)" if exc.retry_after_s else ""
+            hint = exc.retry_after_s or 0.0
+            when = f" (it asked to wait {hint / 60:.0f} more minutes)" if hint >= 60 else ""
             await self.sessions.fail(row["id"], PROVIDER_BUSY_FAILURE.format(provider=exc.provider, when=when),
                                      "provider_busy")
             return
