@@ -296,6 +296,31 @@ def test_button_follows_a_slide_change_inside_a_shadow_root(page, shop: ShopServ
     assert_button_on(page, "product-gallery img.slide.is-selected")
 
 
+def test_a_big_page_finds_a_new_background_picture_by_walking_it_again_in_idle_time(page, shop: ShopServer) -> None:
+    # On a page of more than 1500 elements, CSS-background pictures come from a walk over every
+    # element that is redone in idle time, not on every detection: a product photo painted as a
+    # background that replaces the first one must still get the button, within the walk's period.
+    page.goto(f"{shop.url}/bg-image.html")
+    wait_for_button(page, f"{shop.url}/img/bg-shirt-1200.jpg")
+    page.evaluate("""() => {
+      const filler = document.createElement('div');
+      filler.innerHTML = '<span>·</span>'.repeat(3000);
+      document.body.appendChild(filler);
+    }""")
+    page.wait_for_timeout(700)  # one detection on the big page, from the walk it made when it was small
+    page.evaluate("""() => {  // the shop's colour switch: a new element paints the navy shirt
+      const old = document.getElementById('ProductPhotoImg-7301');
+      const navy = document.createElement('div');
+      navy.className = 'product-single__photo';
+      navy.id = 'ProductPhotoImg-7399';
+      navy.setAttribute('role', 'img');
+      navy.style.backgroundImage = "url('/img/bg-shirt-navy-1200.jpg')";
+      old.replaceWith(navy);
+    }""")
+    wait_for_button(page, f"{shop.url}/img/bg-shirt-navy-1200.jpg", timeout=4000)
+    assert_button_on(page, "#ProductPhotoImg-7399")
+
+
 # ---- pairing ----------------------------------------------------------------------------------------
 
 def test_pairing_from_the_server_page_stores_url_token_and_profile(page, browser: ExtensionBrowser, server_factory) -> None:

@@ -66,27 +66,71 @@
   // Subtrees no product picture can be in: never rendered, or not content.
   const SKIP_SUBTREE = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "SVG", "svg", "HEAD", "SELECT", "IFRAME", "VIDEO", "CANVAS", "TRYON-EXTENSION-BUTTON"]);
 
-  /** Every element under `root` (a document's <html> or a shadow root) in tree order; `visit` returning false skips an element's subtree. */
-  function walk(root, visit) {
-    let el = root.nodeType === Node.ELEMENT_NODE ? (visit(root) ? root.firstElementChild : null) : root.firstElementChild;
-    while (el) {
-      if (visit(el) && el.firstElementChild) {
-        el = el.firstElementChild;
+  // Finding CSS-background pictures and open shadow roots needs a walk over every element with its
+  // computed style: the one cost of detection that grows with the page (about 2 ms per 1000
+  // elements). A page's first detection, and every one on a small page, walks it at once. On a big
+  // page the walk is then redone at most every SCAN_MS (and after a client-side navigation) in
+  // slices of SLICE_MS of idle time, and the detections in between use the last complete walk; the
+  // <img>s, the pictures that matter most, are always read fresh.
+  const SCAN_MS = 2000;
+  const SLICE_MS = 4;
+  const BIG_PAGE_ELEMENTS = 1500;
+  const newWalk = (at) => ({ at, backgrounds: [], roots: [], rootIndex: -2, root: null, el: null, pending: null });
+  let scan = { at: -Infinity, backgrounds: [], roots: [] }; // the last complete walk
+  let rescan = null; // the walk in progress, between idle slices
+  let onRescanned = () => {};
+
+  /** Walk `w` on from where it stopped until `deadline` (a performance.now() time); true when the whole page is walked. */
+  function advance(w, deadline) {
+    for (let count = 1; ; count += 1) {
+      if (!w.el || !w.el.isConnected) { // the next root: the document, then each open shadow root found on the way
+        w.rootIndex += 1;
+        if (w.rootIndex >= w.roots.length) return true;
+        w.root = w.rootIndex < 0 ? document.documentElement : w.roots[w.rootIndex];
+        w.el = w.rootIndex < 0 ? w.root : w.root.firstElementChild;
+        // One query for the rare elements the walk treats apart: cheaper than a test per element.
+        w.pending = new Set(w.root.querySelectorAll(BG_PENDING_SELECTOR));
         continue;
       }
-      while (el && el !== root && !el.nextElementSibling) el = el.parentNode;
-      el = el && el !== root ? el.nextElementSibling : null;
+      const el = w.el;
+      let into = !SKIP_SUBTREE.has(el.tagName);
+      if (into) {
+        const style = getComputedStyle(el);
+        into = style.display !== "none"; // collapsed menus, templates: nothing in them is on show
+        if (into && el.shadowRoot) w.roots.push(el.shadowRoot);
+        if (into && !NOT_BACKGROUNDS.has(el.tagName) && (style.backgroundImage.includes("url(") || w.pending.has(el))) w.backgrounds.push(el);
+      }
+      // the next element in tree order within this root
+      let next = into ? el.firstElementChild : null;
+      for (let up = el; !next && up && up !== w.root; up = up.parentNode) next = up.nextElementSibling;
+      w.el = next;
+      if (count % 64 === 0 && performance.now() > deadline) return false;
     }
   }
 
-  // Finding CSS-background pictures and open shadow roots needs a walk over every element, with
-  // its computed style: the one cost of detection that grows with the page (about 2 ms per 1000
-  // elements). On a big page it is paid at most every SCAN_MS (and again after a client-side
-  // navigation); in between, the backgrounds and roots found last time are used again, and the
-  // <img>s, the pictures that matter most, are always read fresh.
-  const SCAN_MS = 2000;
-  const BIG_PAGE_ELEMENTS = 1500;
-  let scan = { at: -Infinity, backgrounds: [], roots: [] };
+  const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+  function scanSlice(idle) {
+    if (!rescan) return;
+    if (advance(rescan, performance.now() + Math.min(SLICE_MS, idle?.timeRemaining?.() ?? SLICE_MS))) {
+      const changed = !sameList(scan.backgrounds, rescan.backgrounds) || !sameList(scan.roots, rescan.roots);
+      scan = rescan;
+      rescan = null;
+      if (changed) onRescanned(); // new pictures or roots may change the answer
+    } else {
+      requestIdleCallback(scanSlice, { timeout: 500 });
+    }
+  }
+
+  let rescanTimer = 0;
+
+  function startRescan() {
+    clearTimeout(rescanTimer);
+    rescanTimer = 0;
+    if (rescan) return;
+    rescan = newWalk(performance.now());
+    requestIdleCallback(scanSlice, { timeout: 500 });
+  }
 
   /**
    * The elements that paint (or will paint, once their lazy-loader runs) a picture as their
@@ -94,26 +138,16 @@
    */
   function backgroundsAndRoots() {
     const now = performance.now();
-    if (now - scan.at < SCAN_MS && document.getElementsByTagName("*").length > BIG_PAGE_ELEMENTS) {
-      return { backgrounds: scan.backgrounds.filter((el) => el.isConnected), roots: scan.roots.filter((r) => r.host.isConnected) };
+    if (scan.at === -Infinity || document.getElementsByTagName("*").length <= BIG_PAGE_ELEMENTS) {
+      const w = newWalk(now);
+      advance(w, Infinity);
+      scan = w;
+      rescan = null;
+    } else if (!rescan && !rescanTimer) {
+      // Something changed (that is why detection runs): walk again once the last walk is SCAN_MS old.
+      rescanTimer = setTimeout(startRescan, Math.max(0, SCAN_MS - (now - scan.at)));
     }
-    const backgrounds = [];
-    const roots = [];
-    for (let i = -1; i < roots.length; i += 1) {
-      const root = i < 0 ? document.documentElement : roots[i];
-      // One query for the rare elements the walk treats apart: cheaper than a test per element.
-      const pending = new Set(root.querySelectorAll(BG_PENDING_SELECTOR));
-      walk(root, (el) => {
-        if (SKIP_SUBTREE.has(el.tagName)) return false;
-        const style = getComputedStyle(el);
-        if (style.display === "none") return false; // collapsed menus, templates: nothing in them is on show
-        if (el.shadowRoot) roots.push(el.shadowRoot);
-        if (!NOT_BACKGROUNDS.has(el.tagName) && (style.backgroundImage.includes("url(") || pending.has(el))) backgrounds.push(el);
-        return true;
-      });
-    }
-    scan = { at: now, backgrounds, roots };
-    return { backgrounds, roots };
+    return { backgrounds: scan.backgrounds.filter((el) => el.isConnected), roots: scan.roots.filter((r) => r.host.isConnected) };
   }
 
   // ---- where a picture's address comes from ----------------------------------------------------
@@ -436,6 +470,8 @@
     jsonLdProduct: () => P.jsonLdProduct(), meta: P.meta, parseSrcset: U.parseSrcset, parseBgset: U.parseBgset,
     cssUrls: U.cssUrls, backgroundSources: U.backgroundSources, imageKey: U.imageKey, absolute: U.absolute,
     shadowRoots: () => lastShadowRoots, // the open shadow roots the last detection looked into (main.js watches them)
-    forgetBackgrounds: () => { scan = { at: -Infinity, backgrounds: [], roots: [] }; }, // a new page (client-side navigation): scan again
+    // A new page (client-side navigation): walk it again, in idle time; `fn` runs when a walk has found what is there now.
+    rescanSoon: () => startRescan(),
+    whenRescanned: (fn) => { onRescanned = fn; },
   };
 })();

@@ -123,7 +123,7 @@
     if (location.href === lastHref) return;
     lastHref = location.href;
     stopWatching(); // a new product: the button starts fresh
-    NS.detect.forgetBackgrounds();
+    NS.detect.rescanSoon();
     button?.setIdle();
     button?.hideNote();
     // Single-page shops render the new product a little after the URL changes.
@@ -178,6 +178,7 @@
       root.addEventListener("load", onLoad, true);
     }
   }
+  NS.detect.whenRescanned(() => schedule()); // a walk of a big page, done in idle time, may have found new pictures
   window.addEventListener("popstate", onUrlChange);
   // pushState from the page's own scripts is invisible to this isolated world: look for it.
   setInterval(() => {
