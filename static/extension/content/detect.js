@@ -136,9 +136,9 @@
    * The elements that paint (or will paint, once their lazy-loader runs) a picture as their
    * background, and the open shadow roots (nested ones too; closed ones cannot be read).
    */
-  function backgroundsAndRoots() {
+  function backgroundsAndRoots(fresh = false) {
     const now = performance.now();
-    if (scan.at === -Infinity || document.getElementsByTagName("*").length <= BIG_PAGE_ELEMENTS) {
+    if (fresh || scan.at === -Infinity || document.getElementsByTagName("*").length <= BIG_PAGE_ELEMENTS) {
       const w = newWalk(now);
       advance(w, Infinity);
       scan = w;
@@ -295,9 +295,9 @@
    * The pictures that could be the product photo, with their addresses and their box:
    * <img> elements and CSS-background pictures, in the page and in its open shadow roots.
    */
-  function candidates() {
+  function candidates(fresh) {
     const out = [];
-    const { backgrounds, roots } = backgroundsAndRoots();
+    const { backgrounds, roots } = backgroundsAndRoots(fresh);
     lastShadowRoots = roots;
     const images = [document, ...roots].flatMap((root) => [...root.querySelectorAll("img")]);
     for (const el of [...images, ...backgrounds]) {
@@ -392,13 +392,14 @@
    * The whole reckoning: whether this is a product page (and why), and every candidate with its
    * score parts, best first, and what each step cost (ms). Used by detectProduct() and, in DevTools
    * (the extension's content-script context), by people asking why a page got the button it got.
-   * With `shortcut`, a page that cannot be a product page is not looked at any further.
+   * With `shortcut`, a page that cannot be a product page is not looked at any further; with
+   * `fresh`, the whole page is walked again now (what a page's first detection does).
    */
   function explain(options) {
     return P.withMetaTags(() => reckon(options));
   }
 
-  function reckon({ shortcut = false } = {}) {
+  function reckon({ shortcut = false, fresh = false } = {}) {
     const timings = {};
     let mark = performance.now();
     const lap = (name) => { const now = performance.now(); timings[name] = Math.round((now - mark) * 10) / 10; mark = now; };
@@ -412,7 +413,7 @@
       const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
       const base = { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, timings };
       if (shortcut && gate.score + P.BIG_PICTURE_WEIGHT < P.PRODUCT_PAGE_SCORE) return { ...base, structured: [], ranked: [] };
-      const all = candidates();
+      const all = candidates(fresh);
       lap("candidates");
       timings.count = all.length;
       const micro = P.microdataProduct(title);
