@@ -46,7 +46,7 @@ def _closed_by_server(s: socket.socket, within_s: float) -> bool:
             data = s.recv(4096)
             if not data:
                 return True
-    except socket.timeout:
+    except TimeoutError:
         return False
     except ConnectionResetError:
         return True

@@ -91,10 +91,10 @@ def test_torso_now_carries_the_garment_colours(engine, name):
     out, _ = run(engine, photo(name), draw_top(), key=name)
     after = np.asarray(out)
     an = engine.analyzer.cached(name, out.size)
-    l, r = an.point(P.RIGHT_SHOULDER), an.point(P.LEFT_SHOULDER)
+    right_sh, left_sh = an.point(P.RIGHT_SHOULDER), an.point(P.LEFT_SHOULDER)
     sw = an.shoulder_width
-    x0, x1 = int(min(l[0], r[0]) + 0.15 * sw), int(max(l[0], r[0]) - 0.15 * sw)
-    y0 = int(max(l[1], r[1]) + 0.3 * sw)
+    x0, x1 = int(min(right_sh[0], left_sh[0]) + 0.15 * sw), int(max(right_sh[0], left_sh[0]) - 0.15 * sw)
+    y0 = int(max(right_sh[1], left_sh[1]) + 0.3 * sw)
     y1 = min(out.size[1], int(y0 + 0.5 * sw))
     assert red_fraction(before[y0:y1, x0:x1]) < 0.25
     assert red_fraction(after[y0:y1, x0:x1]) > 0.7
@@ -235,18 +235,18 @@ def test_stripes_run_straight_across_the_chest(engine, name):
     before, after, an, mid, sw = try_on_top(engine, name)
     _, navy = garment_pixels(after)
     navy &= np.abs(after.astype(int) - before.astype(int)).max(-1) > 30  # not the navy jacket
-    l, r = sorted((an.point(P.LEFT_SHOULDER)[0], an.point(P.RIGHT_SHOULDER)[0]))
+    x_left, x_right = sorted((an.point(P.LEFT_SHOULDER)[0], an.point(P.RIGHT_SHOULDER)[0]))
     # the sleeves are laid over the shoulders' outer part, along the arms: the chest is inside
-    l, r = l + 0.25 * sw, r - 0.25 * sw
+    x_left, x_right = x_left + 0.25 * sw, x_right - 0.25 * sw
     y0 = int(mid[1] - 0.3 * sw)
     xs, rows = [], []
-    for x in range(int(l + 0.05 * sw), int(r - 0.05 * sw)):
+    for x in range(int(x_left + 0.05 * sw), int(x_right - 0.05 * sw)):
         d = np.diff(np.concatenate([[0], navy[y0:, x].astype(np.int8), [0]]))
         runs = [(a, b) for a, b in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]) if 0.03 * sw <= b - a <= 0.15 * sw]
         if runs:  # the first stripe-thick run of navy down this column
             xs.append(x)
             rows.append(y0 + (runs[0][0] + runs[0][1]) / 2)
-    assert len(xs) > 0.8 * (r - l - 0.1 * sw)
+    assert len(xs) > 0.8 * (x_right - x_left - 0.1 * sw)
     xs_a, rows_a = np.array(xs, float), np.array(rows)
     residual = rows_a - np.polyval(np.polyfit(xs_a, rows_a, 2), xs_a)
     assert np.abs(residual).max() < 0.008 * sw

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.bodies import standing_person
 from tryon_server.vision.person import P
 from tryon_server.vision.regions import garment_region_mask

@@ -74,8 +74,8 @@ def _padded_shoulders(an, pad: int):
     import cv2
 
     mask = (an.person_mask > 0.5).astype(np.uint8)
-    l, r = an.point(P.RIGHT_SHOULDER), an.point(P.LEFT_SHOULDER)
-    for joint in (l, r):  # no wider than the arm: the seams' places do not change
+    right_sh, left_sh = an.point(P.RIGHT_SHOULDER), an.point(P.LEFT_SHOULDER)
+    for joint in (right_sh, left_sh):  # no wider than the arm: the seams' places do not change
         cv2.rectangle(mask, (int(joint[0] - 18), int(joint[1] - 5 - pad)), (int(joint[0] + 18), int(joint[1] + 20)), 1, -1)
     return dataclasses.replace(an, person_mask=mask.astype(np.float32))
 
@@ -93,8 +93,8 @@ def test_top_edge_rises_to_padded_shoulders_and_the_rows_below_stay_put():
     cut = cut_out(draw_top(), "upper")
     before, after = warp_garment(cut, plain, "upper"), warp_garment(cut, padded, "upper")
     body = padded.person_mask > 0.5
-    l, r = plain.point(P.RIGHT_SHOULDER), plain.point(P.LEFT_SHOULDER)
-    over = [int(l[0]) - 10, int(l[0]), int(l[0]) + 10, int(r[0]) - 10, int(r[0]), int(r[0]) + 10]  # over the joints
+    right_sh, left_sh = plain.point(P.RIGHT_SHOULDER), plain.point(P.LEFT_SHOULDER)
+    over = [int(x) + dx for x in (right_sh[0], left_sh[0]) for dx in (-10, 0, 10)]  # over the joints
     outline = np.array([int(np.argmax(body[:, x])) for x in over])
     assert (_top_rows(before, over) - outline).min() > 0.04 * plain.shoulder_width  # the band the fix is about
     # the neckline's columns reach the outline; the seam's columns are where the sleeve's root is
@@ -102,11 +102,11 @@ def test_top_edge_rises_to_padded_shoulders_and_the_rows_below_stay_put():
     off = np.abs(_top_rows(after, over) - outline)
     assert off[1:-1].max() <= 4
     assert off.max() <= 0.06 * plain.shoulder_width
-    chest_row = int(l[1] + 0.6 * plain.shoulder_width)
+    chest_row = int(right_sh[1] + 0.6 * plain.shoulder_width)
     # between the sleeves (which follow the padded seams)
-    inner = slice(int(l[0] + 0.2 * plain.shoulder_width), int(r[0] - 0.2 * plain.shoulder_width))
+    inner = slice(int(right_sh[0] + 0.2 * plain.shoulder_width), int(left_sh[0] - 0.2 * plain.shoulder_width))
     assert np.abs(after.rgb[chest_row, inner] - before.rgb[chest_row, inner]).max() < 1.0
     # the neckline is not pulled up the neck: it rises with the seams' midpoint (half of what the
     # padding raised them, 8 px of 28 here), no more
-    centre = int((l[0] + r[0]) / 2)
+    centre = int((right_sh[0] + left_sh[0]) / 2)
     assert abs(_top_rows(after, [centre])[0] - _top_rows(before, [centre])[0]) < 0.06 * plain.shoulder_width

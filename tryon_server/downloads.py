@@ -109,11 +109,11 @@ async def resolve_target(url: str, *, allow_loopback: bool = False) -> Target:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), timeout=5
         )
-    except (OSError, asyncio.TimeoutError, UnicodeError):
+    except (TimeoutError, OSError, UnicodeError):
         raise ValidationFailed(
             f"The garment URL's host {host!r} could not be found.", code="garment_host_unknown"
         ) from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]  # str: sockaddr is typed str | int
     if not addresses or not all(address_allowed(a, allow_loopback) for a in addresses):
         raise _not_public()
     return Target(url=url, scheme=parts.scheme, host=host, port=port, address=addresses[0])
@@ -158,14 +158,16 @@ async def download_image(
                     # images are compressed already: ask for the bytes as they are
                     headers={"Host": _host_header(target), "User-Agent": USER_AGENT, "Accept": "image/*",
                              "Accept-Encoding": "identity"},
-                    extensions={"sni_hostname": target.host, "timeout": {"connect": min(remaining, 10), "read": remaining, "write": remaining, "pool": remaining}},
+                    extensions={"sni_hostname": target.host,
+                                "timeout": {"connect": min(remaining, 10), "read": remaining,
+                                            "write": remaining, "pool": remaining}},
                 )
                 response = await asyncio.wait_for(client.send(request, stream=True), timeout=remaining)
             except httpx.InvalidURL:
                 # httpx parses a redirect's Location as it receives the answer: "http:127.0.0.1:80/x"
                 raise ValidationFailed("The garment URL leads to an address that is not valid.",
                                        code="bad_garment_url") from None
-            except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, httpx.HTTPError, OSError) as exc:
                 raise ValidationFailed(
                     "The garment image could not be downloaded from that address.", code="garment_download_failed"
                 ) from exc
@@ -188,7 +190,7 @@ async def download_image(
                 try:
                     async for chunk in _iter_with_deadline(response, deadline):
                         body.feed(chunk)
-                except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
+                except (TimeoutError, httpx.HTTPError, OSError) as exc:
                     raise ValidationFailed(
                         "The garment image download was interrupted or took too long.", code="garment_download_failed"
                     ) from exc
@@ -268,7 +270,7 @@ async def _iter_with_deadline(response: httpx.Response, deadline: float):
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise asyncio.TimeoutError
+            raise TimeoutError
         try:
             chunk = await asyncio.wait_for(iterator.__anext__(), timeout=remaining)
         except StopAsyncIteration:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .config import Settings
 
@@ -30,7 +31,7 @@ except ImportError:  # httptools missing (it comes with uvicorn[standard], a dep
 def _protocol_with_read_timeouts(head_timeout_s: float, body_timeout_s: float) -> type:
     assert HttpToolsProtocol is not None
 
-    class ReadTimeoutProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class ReadTimeoutProtocol(HttpToolsProtocol):
         """A request's head must arrive within `head_timeout_s` of its first byte (of the
         connection, for the first request) and its body within `body_timeout_s` after the head;
         otherwise the connection is closed. Responses (server-sent events) are not limited."""
@@ -76,7 +77,7 @@ def _protocol_with_read_timeouts(head_timeout_s: float, body_timeout_s: float) -
     return ReadTimeoutProtocol
 
 
-def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     """The uvicorn configuration `run.py` (and `tryon-server`) serves with."""
     http: type | str = "auto"
     if HttpToolsProtocol is not None:
@@ -85,7 +86,7 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         log.warning("httptools is not installed: requests that arrive slowly are not timed out")
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-        http=http,  # type: ignore[arg-type]
+        http=http,
         proxy_headers=settings.proxy_headers,
         # connections and requests at once; past it uvicorn answers 503 instead of taking more work
         limit_concurrency=settings.max_connections or None,

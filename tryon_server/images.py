@@ -20,9 +20,9 @@ import struct
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -305,10 +305,10 @@ def clean_image(data: bytes, *, max_pixels: int, what: str = "image",
                         f"The {what} is incomplete (its picture data ends early); it may have been cut off "
                         "while copying. Try the original file.", code="undecodable_image")
                 ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright photo
-                img = _to_rgb_or_rgba(img)
-                if max(img.size) > STORED_LONG_SIDE:
-                    img.thumbnail((STORED_LONG_SIDE, STORED_LONG_SIDE), Image.Resampling.LANCZOS)
-                return encode_clean(img)
+                clean = _to_rgb_or_rgba(img)
+                if max(clean.size) > STORED_LONG_SIDE:
+                    clean.thumbnail((STORED_LONG_SIDE, STORED_LONG_SIDE), Image.Resampling.LANCZOS)
+                return encode_clean(clean)
     except (UnreadableImage, UnsupportedImage):
         raise
     except _DecodeTooSlow:

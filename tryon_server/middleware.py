@@ -14,7 +14,8 @@ import logging
 import random
 import re
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route

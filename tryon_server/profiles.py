@@ -11,10 +11,9 @@ from .state import AppState
 MIN_HEIGHT_CM, MAX_HEIGHT_CM = 50, 250
 
 
-def parse_height(text: str | None, *, required: bool = False) -> float | None:
+def parse_height(text: str | None) -> float | None:
+    """The optional `height_cm` field: None when it is left out, 400 when it is not a height."""
     if text is None:
-        if required:
-            raise ValidationFailed("Give your height in centimetres (height_cm).", code="height_required")
         return None
     try:
         value = float(text)
@@ -24,6 +23,14 @@ def parse_height(text: str | None, *, required: bool = False) -> float | None:
         raise ValidationFailed(f"height_cm must be between {MIN_HEIGHT_CM} and {MAX_HEIGHT_CM} centimetres.",
                                code="bad_height")
     return value
+
+
+def require_height(text: str | None) -> float:
+    """The `height_cm` field where an answer cannot do without it (body estimation scales by it)."""
+    height = parse_height(text)
+    if height is None:
+        raise ValidationFailed("Give your height in centimetres (height_cm).", code="height_required")
+    return height
 
 
 async def load_profile(state: AppState, profile_id: str, owner: str) -> Row:

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import json
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from starlette.requests import Request
@@ -21,20 +22,26 @@ from starlette.routing import Route
 
 from .. import images
 from ..auth import require_owner
+from ..db import Row
 from ..exceptions import InferenceTimeout, InputRejected, NotReady, ValidationFailed
+from ..profiles import require_height
 from ..state import AppState, get_state
 from ..uploads import read_file_field, read_form, text_field
-from .profiles import clean_upload, load_profile, parse_height
+from .profiles import clean_upload, load_profile
+
+if TYPE_CHECKING:
+    from ..vision.person import PersonAnalyzer
 
 ANALYSIS_LONG_SIDE = 1536
 # Estimates waiting for or running on the inference thread, all clients together; one more is
 # answered 503 at once. Each holds a decoded photo of up to 2048 px (12 MB) while it waits.
 MAX_ESTIMATES_AT_ONCE = 4
 ESTIMATE_RETRY_AFTER_S = 10
-_own_analyzer = None  # only for an engine without one; created and used on the inference thread
+Estimate = dict[str, Any]  # what estimate_body answers, sent as JSON
+_own_analyzer: PersonAnalyzer | None = None  # only for an engine without one; created and used on the inference thread
 
 
-def _analyzer_for(engine: object):
+def _analyzer_for(engine: object) -> PersonAnalyzer:
     """The engine's own PersonAnalyzer (its MediaPipe models are loaded already), else one of ours."""
     from ..vision.person import PersonAnalyzer
 
@@ -66,7 +73,7 @@ def parse_body_options(sex: str | None, weight: str | None) -> dict[str, Any]:
     return options
 
 
-def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options: Any) -> dict:
+def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options: Any) -> Estimate:
     import numpy as np
 
     from ..measurements import estimate_body
@@ -98,7 +105,7 @@ class _Slots:
         self.taken = 0
 
     @classmethod
-    def of(cls, request: Request) -> "_Slots":
+    def of(cls, request: Request) -> _Slots:
         slots = getattr(request.app.state, "estimate_slots", None)
         if slots is None:
             slots = request.app.state.estimate_slots = cls(MAX_ESTIMATES_AT_ONCE)
@@ -127,12 +134,12 @@ async def _until_disconnected(request: Request) -> None:
         pass
 
 
-async def _run_while_connected(request: Request, state: AppState, job: Callable[[object], dict]) -> dict | None:
+async def _run_while_connected(request: Request, state: AppState, job: Callable[[object], Estimate]) -> Estimate | None:
     """Run job(engine) on the inference thread; None (and the job dropped, if it has not started)
     when the client goes away first."""
     gone = threading.Event()
 
-    def unless_gone(engine: object) -> dict:
+    def unless_gone(engine: object) -> Estimate:
         if gone.is_set():
             raise _ClientGone
         return job(engine)
@@ -159,7 +166,7 @@ async def estimate(request: Request) -> Response:
     state = get_state(request)
     form = await read_form(request, file_limit=state.settings.max_upload_bytes, max_files=1)
     try:
-        height = parse_height(text_field(form, "height_cm"), required=True)
+        height = require_height(text_field(form, "height_cm"))
         options = parse_body_options(text_field(form, "sex"), text_field(form, "weight_kg"))
         profile_id = text_field(form, "profile_id")
         data = await read_file_field(form, "photo")
@@ -180,8 +187,8 @@ async def estimate(request: Request) -> Response:
     return JSONResponse(result)
 
 
-async def _estimate(request: Request, state: AppState, data: bytes | None, profile: dict | None,
-                    height: float, options: dict) -> dict | None:
+async def _estimate(request: Request, state: AppState, data: bytes | None, profile: Row | None,
+                    height: float, options: dict[str, Any]) -> Estimate | None:
     if data is not None:  # an upload: untrusted, cleaned like any other
         upload = (await clean_upload(state, data, "photo")).image
 

@@ -430,11 +430,11 @@ def _dress_extra(mask: np.ndarray, points: dict[str, np.ndarray]) -> dict[str, n
     lo, hi = ya + int(0.1 * (yh - ya)), ya + int(0.6 * (yh - ya))
     best_y, best_w = lo, np.inf
     for y in range(lo, max(hi, lo + 1)):
-        l, r = _row_extent(mask, y)
-        if np.isfinite(l) and r - l < best_w:
-            best_y, best_w = y, r - l
-    l, r = _row_extent(mask, best_y)
-    return {"waist_l": np.array([l, best_y], float), "waist_r": np.array([r, best_y], float)}
+        xl, xr = _row_extent(mask, y)
+        if np.isfinite(xl) and xr - xl < best_w:
+            best_y, best_w = y, xr - xl
+    xl, xr = _row_extent(mask, best_y)
+    return {"waist_l": np.array([xl, best_y], float), "waist_r": np.array([xr, best_y], float)}
 
 
 def _bottom_points(mask: np.ndarray, outline: np.ndarray) -> dict[str, np.ndarray]:

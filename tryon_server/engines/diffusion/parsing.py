@@ -45,7 +45,7 @@ class SegformerParser:
         self.labels: dict[str, int] = {_norm(n): int(i) for i, n in model.config.id2label.items()}
 
     @classmethod
-    def load(cls, folder: Path, device: str, dtype: Any) -> "SegformerParser":
+    def load(cls, folder: Path, device: str, dtype: Any) -> SegformerParser:
         from transformers import AutoImageProcessor, SegformerForSemanticSegmentation
 
         model = SegformerForSemanticSegmentation.from_pretrained(folder, local_files_only=True, torch_dtype=dtype)
