@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -23,11 +24,11 @@ from starlette.routing import Route
 from .. import images
 from ..auth import require_owner
 from ..db import Row
+from ..engines.base import AnalyzesPeople, Engine
 from ..exceptions import InferenceTimeout, InputRejected, NotReady, ValidationFailed
-from ..profiles import require_height
+from ..profiles import load_profile, require_height
 from ..state import AppState, get_state
-from ..uploads import read_file_field, read_form, text_field
-from .profiles import clean_upload, load_profile
+from ..uploads import clean_upload, read_file_field, read_form, text_field
 
 if TYPE_CHECKING:
     from ..vision.person import PersonAnalyzer
@@ -38,21 +39,23 @@ ANALYSIS_LONG_SIDE = 1536
 MAX_ESTIMATES_AT_ONCE = 4
 ESTIMATE_RETRY_AFTER_S = 10
 Estimate = dict[str, Any]  # what estimate_body answers, sent as JSON
-_own_analyzer: PersonAnalyzer | None = None  # only for an engine without one; created and used on the inference thread
 
 
-def _analyzer_for(engine: object) -> PersonAnalyzer:
-    """The engine's own PersonAnalyzer (its MediaPipe models are loaded already), else one of ours."""
+@functools.cache
+def _own_analyzer() -> PersonAnalyzer:
+    """For an engine without a PersonAnalyzer (a hosted one): loaded at the first estimate, on the
+    inference thread, and kept; one process has one inference thread, so one is enough."""
     from ..vision.person import PersonAnalyzer
 
-    global _own_analyzer
-    analyzer = getattr(engine, "analyzer", None)
-    if isinstance(analyzer, PersonAnalyzer):
-        return analyzer
-    if _own_analyzer is None:
-        _own_analyzer = PersonAnalyzer()
-        _own_analyzer.load()
-    return _own_analyzer
+    analyzer = PersonAnalyzer()
+    analyzer.load()
+    return analyzer
+
+
+def _analyzer_for(engine: Engine) -> PersonAnalyzer:
+    """The engine's own PersonAnalyzer (its MediaPipe models are loaded already), else ours."""
+    lent = engine.person_analyzer() if isinstance(engine, AnalyzesPeople) else None
+    return lent if lent is not None else _own_analyzer()
 
 
 def parse_body_options(sex: str | None, weight: str | None) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def parse_body_options(sex: str | None, weight: str | None) -> dict[str, Any]:
     return options
 
 
-def _estimate_on_inference_thread(engine: object, image: Image.Image, height_cm: float, **options: Any) -> Estimate:
+def _estimate_on_inference_thread(engine: Engine, image: Image.Image, height_cm: float, **options: Any) -> Estimate:
     import numpy as np
 
     from ..measurements import estimate_body
@@ -134,12 +137,12 @@ async def _until_disconnected(request: Request) -> None:
         pass
 
 
-async def _run_while_connected(request: Request, state: AppState, job: Callable[[object], Estimate]) -> Estimate | None:
+async def _run_while_connected(request: Request, state: AppState, job: Callable[[Engine], Estimate]) -> Estimate | None:
     """Run job(engine) on the inference thread; None (and the job dropped, if it has not started)
     when the client goes away first."""
     gone = threading.Event()
 
-    def unless_gone(engine: object) -> Estimate:
+    def unless_gone(engine: Engine) -> Estimate:
         if gone.is_set():
             raise _ClientGone
         return job(engine)

@@ -20,9 +20,6 @@ from ..uploads import clean_upload, read_file_field, read_form, text_field
 
 MAX_NAME = 80
 
-# api/body.py still imports these three from here; they live in profiles.py and uploads.py now
-__all__ = ["clean_upload", "load_profile", "parse_height", "routes"]
-
 
 async def create_profile(request: Request) -> JSONResponse:
     owner = await require_owner(request)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
 
 from PIL import Image
 
 from ..exceptions import Cancelled
+
+if TYPE_CHECKING:  # vision imports MediaPipe: only the engines that use it load it
+    from ..vision.person import PersonAnalyzer
 
 # The one definition of what a garment can be and of the per-session options' limits: the API's
 # validation (schemas.py), its OpenAPI document (api/docs.py) and the engines' own option parsing
@@ -57,7 +60,8 @@ class Engine(Protocol):
 
     An engine whose weights come with terms the user must see may also carry a `licence`
     sentence: /api/health and the page footer show it (not part of the protocol, so engines
-    without one still match it)."""
+    without one still match it). An engine that analyses the person photo itself also
+    implements `AnalyzesPeople` below."""
 
     name: str  # "classic", "catvton" or "diffusion"
     device: str  # "cpu", "cuda", ...
@@ -67,3 +71,15 @@ class Engine(Protocol):
 
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
         """Run one try-on and return the result as an RGB image at the person photo's aspect."""
+
+
+@runtime_checkable
+class AnalyzesPeople(Protocol):
+    """Optional part of the engine interface: an engine that runs MediaPipe on the person photo
+    for its own try-ons (classic, diffusion, catvton) lends its loaded analyzer to other work on
+    the inference thread (body estimation), so the models are in memory once. An engine without
+    one (a hosted engine sends the photo away) leaves this out, and that work loads its own."""
+
+    def person_analyzer(self) -> PersonAnalyzer | None:
+        """The engine's PersonAnalyzer once `load()` has run, None before. Inference thread only:
+        its cache is not locked."""

@@ -57,6 +57,10 @@ class ClassicEngine:
     def load(self) -> None:
         self.analyzer.load()
 
+    def person_analyzer(self) -> PersonAnalyzer:
+        """engines.base.AnalyzesPeople: the analyzer its try-ons use (loaded by `load()`)."""
+        return self.analyzer
+
     def _cutout(self, garment: Image.Image, category: str) -> GarmentCutout:
         # the same product is often tried on several profiles: key the cut-out on its pixels
         key = (hashlib.sha256(garment.tobytes() + repr(garment.size).encode()).hexdigest(), category)
@@ -120,5 +124,4 @@ class ClassicEngine:
         timings["blend"] = time.perf_counter() - t
         progress("blend", 1.0)
         log.debug("classic try-on %s", {k: round(v, 3) for k, v in timings.items()})
-        self.last_timings = timings
         return Image.fromarray(out, "RGB")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -80,7 +80,6 @@ class PersonAnalysis:
     people_count: int = 1  # faces seen in the photo (>= 1 when a pose was found)
     # bool HxW: the hands alone (without forearms): in front of sleeves too
     palms_mask: np.ndarray | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def point(self, index: int) -> np.ndarray:
         """(x, y) of one landmark in pixels."""

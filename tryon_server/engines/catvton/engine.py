@@ -53,8 +53,7 @@ class CatVTONEngine:
         self.device = device or pick_device()
         self.models: Any = None  # LoadedCatVTON after load()
         self.runner: Any = None  # CatVTONRunner after load()
-        self.analyzer: Any = None  # vision.person.PersonAnalyzer after load()
-        self.last_timings: dict[str, float] = {}
+        self.analyzer: PersonAnalyzer | None = None  # after load()
 
     # -- Engine protocol -------------------------------------------------------------------------
 
@@ -71,8 +70,12 @@ class CatVTONEngine:
             self._warm_up()
         log.info("catvton engine ready in %.1fs (%s)", time.perf_counter() - started, LICENCE)
 
+    def person_analyzer(self) -> PersonAnalyzer | None:
+        """engines.base.AnalyzesPeople: the analyzer its try-ons use, once loaded."""
+        return self.analyzer
+
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
-        if self.runner is None:
+        if self.runner is None or self.analyzer is None:
             raise RuntimeError("CatVTONEngine.run() before load()")
         opts = parse_options(job.options)
         timings: dict[str, float] = {}
@@ -121,7 +124,6 @@ class CatVTONEngine:
         result = paste_back(person_rgb, generated, box, mask, FEATHER * max(person.size))
         result = restore_face(result, person_rgb, analysis.face_mask)
         timings["blend"] = time.perf_counter() - clock
-        self.last_timings = timings
         progress("blend", 1.0)
         log.info("catvton try-on %s", " ".join(f"{k}={v:.2f}s" for k, v in timings.items()))
         return Image.fromarray(result, "RGB")

@@ -58,7 +58,7 @@ class DiffusionEngine:
         self.device = device or pick_device()
         self.models: Any = None  # LoadedModels after load()
         self.runner: Any = None  # InpaintRunner after load()
-        self.analyzer: Any = None  # vision.person.PersonAnalyzer after load()
+        self.analyzer: PersonAnalyzer | None = None  # after load()
 
     # -- Engine protocol -------------------------------------------------------------------------
 
@@ -75,8 +75,12 @@ class DiffusionEngine:
             self._warm_up()
         log.info("diffusion engine ready in %.1fs", time.perf_counter() - started)
 
+    def person_analyzer(self) -> PersonAnalyzer | None:
+        """engines.base.AnalyzesPeople: the analyzer its try-ons use, once loaded."""
+        return self.analyzer
+
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
-        if self.runner is None:
+        if self.runner is None or self.analyzer is None:
             raise RuntimeError("DiffusionEngine.run() before load()")
         opts = parse_options(job.options)
         timings: dict[str, float] = {}
