@@ -26,7 +26,7 @@
 
   const MIN_SIDE = 150; // px on screen: anything smaller is a thumbnail, a swatch or an icon
   const MAX_ASPECT = 2.4; // wider (or taller) than this is a banner or a strip, not a product photo
-  // Never a product photo, on the element itself, its two closest containers or its file name.
+  // Never a product photo when the element or its file says so; in its two closest containers' names, a strong hint.
   const NEVER = /(^|[^a-z])(logo|logos|icon|icons|sprite|sprites|favicon|avatar|avatars|payment|payments|flag|flags|spinner|loader|captcha|qrcode|emoji)([^a-z]|$)/i;
   // Usually not the product photo; the other evidence can overrule it.
   const HINT_NOT = /(^|[^a-z])(thumb|thumbs|thumbnail|thumbnails|pagination|pager|swatch|swatches|banner|banners|promo|promos|badge|ad|ads|advert|sponsor|sponsored|recommend|recommended|recommendations|related|upsell|crosssell|teaser|rating|review|reviews)([^a-z]|$)/i;
@@ -322,7 +322,7 @@
       if (!sources.length) continue;
       const url = sources[0].url;
       const words = nearbyWords(el);
-      if (/\.svg(\?|$)/i.test(url) || NEVER.test(words) || NEVER.test(fileName(url))) continue;
+      if (/\.svg(\?|$)/i.test(url) || NEVER.test(describe(el)) || NEVER.test(fileName(url))) continue;
       out.push({ element: el, url, sources, words, rect: seen, top: seen.top + window.scrollY, left: seen.left + window.scrollX });
     }
     // A background with another picture inside it is a backdrop (a panel behind the gallery), not
@@ -381,6 +381,7 @@
     if (c.sources.some((s) => s.w >= Number.MAX_SAFE_INTEGER - 1 || s.via === "link")) parts["zoom picture"] = 5;
     // 4. hints against it
     if (HINT_NOT.test(c.words) || HINT_NOT.test(fileName(c.url))) parts["thumbnail/banner name"] = -15;
+    if (NEVER.test(c.words)) parts["logo/icon container"] = -30;
     const elsewhere = linksElsewhere(c.element);
     if (elsewhere) parts["links to another page"] = -20;
     return parts;
