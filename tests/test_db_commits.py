@@ -18,7 +18,7 @@ async def _add_queued_session(db: Database, session_id: str) -> None:
     await db.execute("insert_session_if_room", id=session_id, owner="owner", profile_id=None, category="upper",
                      person_key="inputs/p.jpg", person_sha256="0" * 64, garment_key="inputs/g.jpg",
                      source_url=None, page_url=None, metadata=None, options="{}", now=now, expires_at=now + 60,
-                     queue_max=10**6)
+                     queue_max=10**6, quota_day=None, quota_limit=0)
 
 
 async def _insert_tokens_beside_claims(db: Database, path: Path, n: int) -> list[str]:

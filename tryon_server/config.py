@@ -50,6 +50,8 @@ class Settings:
     max_image_pixels: int = setting(40_000_000, "largest accepted image in pixels (decompression-bomb limit); "
                                                 "above it an image is refused, not decoded")
     queue_max: int = setting(100, "try-ons waiting at most; beyond it new ones get 503 with Retry-After")
+    daily_quota: int = setting(0, "try-ons each token may start per UTC day (0: no quota); past it 429 until "
+                                  "midnight UTC; one that fails through no fault of its photos is given back")
     max_attempts: int = setting(3, "tries of one try-on after unexpected engine errors or crashes before it fails")
     retry_base_s: float = setting(1.0, "first retry delay in seconds; it doubles with each attempt, with jitter")
     inference_timeout_s: float = setting(600.0, "a try-on running longer fails with a message and the engine "

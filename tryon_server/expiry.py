@@ -18,6 +18,8 @@ async def expire_once(state: AppState, now: float | None = None) -> dict[str, in
     cutoff = (time.time() if now is None else now) - state.settings.retention_seconds
     tokens = [r["token_hash"] for r in await state.db.fetch_all("delete_unused_tokens", cutoff=cutoff)]
     state.forget_tokens(tokens)
+    if (today := state.sessions.quota.day()) is not None:
+        await state.db.execute("delete_past_quota_days", day=today)
     referenced = {r["key"] for r in await state.db.fetch_all("all_file_keys")}
     orphans = await asyncio.to_thread(state.storage.sweep_orphans, referenced)
     if sessions or orphans or tokens:

@@ -29,6 +29,7 @@ from .db import Database, Row
 from .events import SessionEvents
 from .exceptions import NotFound, QueueFull, Unauthorized
 from .metrics import Metrics
+from .quota import DailyQuota
 from .status import Status
 from .storage import Storage
 
@@ -51,6 +52,7 @@ class SessionManager:
         self.storage = storage
         self.events = events
         self.metrics = metrics
+        self.quota = DailyQuota(settings.daily_quota)
         self._ids: asyncio.Queue[str] = asyncio.Queue()
         self._running: dict[str, threading.Event] = {}  # session id -> its cancel flag, while it runs
         self._retry_handles: set[asyncio.TimerHandle] = set()
@@ -78,24 +80,29 @@ class SessionManager:
                      profile_id: str | None = None, source_url: str | None = None, page_url: str | None = None,
                      metadata: str | None = None, options: str = "{}") -> str:
         """Commit a new session as queued (before the 202 goes out: from here nothing loses it) and
-        put it in line. It owns the two stored images: on refusal they are deleted."""
+        put it in line, counted against its token's daily quota (when on) in the same statement.
+        It owns the two stored images: on refusal they are deleted."""
         session_id = uuid.uuid4().hex
         now = time.time()
+        quota_day = self.quota.day()
         try:
             inserted = await self.db.execute(
                 "insert_session_if_room", id=session_id, owner=owner, profile_id=profile_id, category=category,
                 person_key=person_key, person_sha256=person_sha256, garment_key=garment_key, source_url=source_url,
                 page_url=page_url, metadata=metadata, options=options, now=now,
                 expires_at=now + self.settings.retention_seconds, queue_max=self.settings.queue_max,
+                quota_day=quota_day, quota_limit=self.quota.limit,
             )
         except sqlite3.IntegrityError:  # the token was deleted (delete-all-data) while this uploaded
             await self.storage.delete([person_key, garment_key])
             raise Unauthorized("This token was deleted; get a new one with POST /api/tokens.",
                                code="unknown_token") from None
-        if not inserted:  # the queue filled up, or its profile was deleted, while this request uploaded
-            await self.storage.delete([person_key, garment_key])
+        if not inserted:  # the queue filled up, its profile was deleted, or the token's other try-ons
+            await self.storage.delete([person_key, garment_key])  # used up the quota while this uploaded
             if profile_id is not None and await self.db.fetch_one("get_profile", id=profile_id, owner=owner) is None:
                 raise NotFound("No such profile.", code="profile_not_found")
+            if quota_day is not None and await self.quota.used(self.db, owner) >= self.quota.limit:
+                raise self.quota.exceeded()
             raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
         self._ids.put_nowait(session_id)
         self.metrics.transition(Status.QUEUED)
@@ -160,13 +167,15 @@ class SessionManager:
         self.metrics.transition(Status.COMPLETED)
         return True
 
-    async def fail(self, session_id: str, message: str, code: str) -> bool:
-        """queued or processing -> failed, with a sentence for the shopper and a code."""
+    async def fail(self, session_id: str, message: str, code: str, *, refund: bool = True) -> bool:
+        """queued or processing -> failed, with a sentence for the shopper and a code. The try-on
+        goes back to the daily quota, in the same statement and once at most, unless the caller
+        says the failure is the input's (refund=False: a photo without a person, a refused garment)."""
         if not await self.db.execute("fail_session", id=session_id, error=message, error_code=code, now=time.time(),
-                                     retention=self.settings.retention_seconds):
+                                     retention=self.settings.retention_seconds, refund=refund):
             return False
         self.metrics.transition(Status.FAILED)
-        log.info("session -> failed (%s): %s", code, message)
+        log.info("session -> failed (%s%s): %s", code, "" if refund else ", not refunded", message)
         return True
 
     async def retry(self, session_id: str, delay_s: float) -> bool:

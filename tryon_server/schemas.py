@@ -57,6 +57,19 @@ class TokenOut(BaseModel):
     token: str
 
 
+class QuotaOut(BaseModel):
+    """Today's try-ons of this token under the server's --daily-quota."""
+
+    limit: int = Field(description="Try-ons a token may start per UTC day.")
+    used: int = Field(description="Started today, less those given back (failed through no fault of the photos).")
+    left: int
+    resets_at: str = Field(description="The next midnight UTC, when `used` starts again from 0.")
+
+
+class TokenCurrent(BaseModel):
+    quota: QuotaOut | None = Field(description="null when the server has no daily quota.")
+
+
 class ProfileOut(BaseModel):
     profile_id: str
     name: str

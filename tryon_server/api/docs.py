@@ -17,8 +17,8 @@ from .. import __version__, schemas
 from ..engines.base import CATEGORIES
 
 _MODELS: list[type[BaseModel]] = [
-    schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.ProfileOut,
-    schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
+    schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.TokenCurrent,
+    schemas.ProfileOut, schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
     schemas.ErrorOut, schemas.BodyEstimate,
 ]
 
@@ -108,9 +108,12 @@ def openapi_document() -> dict[str, Any]:
         "/api/tokens": {"post": {
             "summary": "Get an anonymous token (256 random bits; the server keeps only its hash).",
             "security": [], "responses": {"201": _json("TokenOut", "Created"), **_errors(429)}}},
-        "/api/tokens/current": {"delete": {
-            "summary": "Delete all my data: every profile, session and image of this token, and the token.",
-            "security": BEARER, "responses": {"204": {"description": "Deleted"}, **common}}},
+        "/api/tokens/current": {
+            "get": {"summary": "This token's daily try-on quota: limit, used, left, when it resets (null: none).",
+                    "security": BEARER, "responses": {"200": _json("TokenCurrent"), **common}},
+            "delete": {
+                "summary": "Delete all my data: every profile, session and image of this token, and the token.",
+                "security": BEARER, "responses": {"204": {"description": "Deleted"}, **common}}},
         "/api/profiles": {
             "post": {"summary": "Add a fitting profile (a photo of yourself).", "security": BEARER,
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

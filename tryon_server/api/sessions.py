@@ -163,6 +163,7 @@ async def create_session(request: Request) -> JSONResponse:
                        code="engine_unavailable", headers={"Retry-After": "60"})
     if await state.sessions.depth() >= state.settings.queue_max:
         raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
+    await state.sessions.quota.check(state.db, owner)  # before reading the uploads; the insert checks again
     sub = await _read_submission(request, state)
 
     # person: a profile's photo (a hard link the session owns: its expiry removes only its name) or an upload

@@ -1,4 +1,5 @@
-"""POST /api/tokens (get an anonymous token), DELETE /api/tokens/current (delete all my data)."""
+"""POST /api/tokens (get an anonymous token), GET /api/tokens/current (what it may still do today),
+DELETE /api/tokens/current (delete all my data)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ async def issue_token(request: Request) -> JSONResponse:
     return JSONResponse({"token": await create_token(state)}, status_code=201)
 
 
+async def describe_token(request: Request) -> JSONResponse:
+    """The token's daily quota ({limit, used, left, resets_at}), or null when the server has none."""
+    owner = await require_owner(request)
+    state = get_state(request)
+    return JSONResponse({"quota": await state.sessions.quota.status(state.db, owner)})
+
+
 async def delete_everything(request: Request) -> Response:
     """Every profile, session and image of this token, then the token itself."""
     owner = await require_owner(request)
@@ -28,5 +36,6 @@ async def delete_everything(request: Request) -> Response:
 
 routes = [
     Route("/api/tokens", issue_token, methods=["POST"]),
+    Route("/api/tokens/current", describe_token, methods=["GET"]),
     Route("/api/tokens/current", delete_everything, methods=["DELETE"]),
 ]

@@ -30,12 +30,17 @@ UPDATE profiles SET measurements = :measurements WHERE id = :id AND owner = :own
 -- the queue bound and the insert in one statement: a burst of uploads that all passed the early
 -- check cannot overfill the queue (the one connection runs statements one at a time)
 INSERT INTO sessions (id, owner, profile_id, status, stage, category, person_key, person_sha256,
-                      garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at)
+                      garment_key, source_url, page_url, metadata, options, created_at, updated_at, expires_at,
+                      quota_day)
 SELECT :id, :owner, :profile_id, 'queued', 'queued', :category, :person_key, :person_sha256,
-       :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at
+       :garment_key, :source_url, :page_url, :metadata, :options, :now, :now, :expires_at, :quota_day
 WHERE (SELECT COUNT(*) FROM sessions WHERE status = 'queued') < :queue_max
   -- made from a profile: only while it exists (deleted meanwhile, its try-ons go with it)
-  AND (:profile_id IS NULL OR EXISTS (SELECT 1 FROM profiles WHERE id = :profile_id AND owner = :owner));
+  AND (:profile_id IS NULL OR EXISTS (SELECT 1 FROM profiles WHERE id = :profile_id AND owner = :owner))
+  -- the daily quota, when on (:quota_day not NULL): checked here and counted by the quota_take
+  -- trigger in this same statement, so a burst of submissions cannot go past it
+  AND (:quota_day IS NULL OR COALESCE((SELECT used FROM quota_usage WHERE owner = :owner AND day = :quota_day), 0)
+                             < :quota_limit);
 
 -- name: get_session
 SELECT * FROM sessions WHERE id = :id AND owner = :owner;
@@ -53,8 +58,9 @@ SELECT id, status, retry_at FROM sessions WHERE status IN ('queued', 'processing
 
 -- name: fail_crashed
 -- a session that was processing at every one of its last attempts took the process down with it
+-- (the server's fault, not the shopper's: its quota is refunded, see the quota_refund trigger)
 UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = 'engine_crash',
-                    updated_at = :now, expires_at = :now + :retention
+                    updated_at = :now, expires_at = :now + :retention, quota_day = NULL
 WHERE status = 'processing' AND attempts >= :max_attempts;
 
 -- name: requeue_processing
@@ -86,8 +92,11 @@ UPDATE sessions SET status = 'completed', stage = 'done', progress = 1, result_k
 WHERE id = :id AND status = 'processing';
 
 -- name: fail_session
+-- :refund gives the try-on back to the daily quota (quota_day -> NULL fires quota_refund); the
+-- status guard makes a second fail a no-op, and a refunded session has no quota_day left to refund
 UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = :error_code,
-                    updated_at = :now, expires_at = :now + :retention
+                    updated_at = :now, expires_at = :now + :retention,
+                    quota_day = CASE WHEN :refund THEN NULL ELSE quota_day END
 WHERE id = :id AND status IN ('queued', 'processing');
 
 -- name: set_kept
@@ -140,3 +149,10 @@ SELECT person_key AS key FROM sessions
 UNION ALL SELECT garment_key FROM sessions
 UNION ALL SELECT result_key FROM sessions WHERE result_key IS NOT NULL
 UNION ALL SELECT photo_key FROM profiles;
+
+-- name: quota_used
+SELECT used FROM quota_usage WHERE owner = :owner AND day = :day;
+
+-- name: delete_past_quota_days
+-- the count of a past day is of no more use (a refund of a try-on accepted that day finds no row)
+DELETE FROM quota_usage WHERE day < :day;

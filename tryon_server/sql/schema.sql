@@ -54,3 +54,31 @@ CREATE INDEX sessions_by_expiry ON sessions(expires_at) WHERE kept = 0;
 -- retry_at, which a restart honours; deferrals counts those waits (they are not attempts).
 ALTER TABLE sessions ADD COLUMN retry_at REAL;
 ALTER TABLE sessions ADD COLUMN deferrals INTEGER NOT NULL DEFAULT 0;
+
+-- migration: 3
+-- The daily try-on quota per token (--daily-quota). quota_usage counts, per token and UTC day
+-- ('YYYY-MM-DD'), the try-ons accepted that day less those refunded. A session charged to the
+-- quota carries its day in quota_day; a refund sets it back to NULL. The two triggers make the
+-- count move inside the very statement that inserts the session or refunds it: accepted and
+-- counted, or failed and refunded, commit together or not at all, and a refund can happen once
+-- only (the second one finds quota_day already NULL).
+ALTER TABLE sessions ADD COLUMN quota_day TEXT;
+
+CREATE TABLE quota_usage (
+    owner  TEXT NOT NULL REFERENCES tokens(token_hash) ON DELETE CASCADE,
+    day    TEXT NOT NULL,
+    used   INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),
+    PRIMARY KEY (owner, day)
+) WITHOUT ROWID;
+
+CREATE TRIGGER quota_take AFTER INSERT ON sessions WHEN NEW.quota_day IS NOT NULL
+BEGIN
+    INSERT INTO quota_usage (owner, day, used) VALUES (NEW.owner, NEW.quota_day, 1)
+    ON CONFLICT (owner, day) DO UPDATE SET used = used + 1;
+END;
+
+CREATE TRIGGER quota_refund AFTER UPDATE OF quota_day ON sessions
+WHEN OLD.quota_day IS NOT NULL AND NEW.quota_day IS NULL
+BEGIN
+    UPDATE quota_usage SET used = used - 1 WHERE owner = OLD.owner AND day = OLD.quota_day AND used > 0;
+END;
