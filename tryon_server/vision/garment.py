@@ -334,8 +334,11 @@ def _top_points(mask: np.ndarray, outline: np.ndarray, long_garment: bool = Fals
         band = mask[int(y0): int(y0 + 0.06 * gh) + 1]
         cols = np.nonzero(band.any(0))[0]
         sl, sr = float(cols.min()), float(cols.max())
-        ay = y0 + 0.03 * gh + 0.6 * (sr - sl)
+        # (within the garment's upper half: a short, wide piece has no room for the rule)
+        ay = min(y0 + 0.03 * gh + 0.6 * (sr - sl), y0 + 0.5 * gh)
         al, ar = _row_extent(mask, int(ay))
+        if not (np.isfinite(al) and np.isfinite(ar)):
+            al, ar = float(x0), float(x1)
         arm_l = np.array([al, ay])
         arm_r = np.array([ar, ay])
 
