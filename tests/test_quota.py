@@ -16,8 +16,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests import test_engine_hosted as hosted
 from tests.conftest import new_token, wait_processing, wait_terminal
 from tests.doubles import InstantEngine
+from tests.test_engine_hosted import _clear_gates, fake, nowhere_real  # noqa: F401  (fixtures, by name)
 from tests.test_sessions import submit
 from tryon_server.config import Settings
 from tryon_server.db import Database
@@ -188,6 +190,29 @@ def test_a_try_on_accepted_yesterday_that_fails_today_is_refunded_to_yesterday(s
         day = sqlite3.connect(live.state.settings.db_path).execute(
             "SELECT day, used FROM quota_usage ORDER BY day").fetchall()
         assert day == [(DAY, 1), (NEXT_DAY, 0)]
+
+
+def test_hosted_failures_are_refunded_unless_the_provider_refused_the_pictures(fake, server_factory):  # noqa: F811
+    """Against the fake provider on loopback: an outage (500 at every attempt) and the server's
+    account refused (no credits) are the server's side, given back; a moderation refusal of the
+    pictures is not; a rate limit longer than the longest wait is given back (last: its hint
+    holds every call to the provider)."""
+    moderation = {"id": "pred-1", "status": "failed", "output": None, "error": {
+        "name": "ContentModerationError", "message": "Prohibited content detected in the garment image."}}
+    cases = [
+        ("/v1/run", [hosted.json_answer({"error": "InternalServerError", "message": "boom"}, 500)] * 3,
+         "engine_error", 0),
+        ("/v1/status/", [hosted.json_answer(moderation)], "provider_refused", 1),
+        ("/v1/run", [hosted.json_answer({"error": "OutOfCredits", "message": "You have no API credits left."}, 429)],
+         "provider_account", 1),
+        ("/v1/run", [hosted.too_many({"Retry-After": "7200"})], "provider_busy", 1),
+    ]
+    live, client = hosted.hosted(server_factory, "fashn", daily_quota=10)
+    with client:
+        for prefix, answers, code, used in cases:
+            fake.queue(prefix, *answers)
+            body = wait_terminal(client, hosted.submit(client))
+            assert (body["error_code"], quota(client)["used"]) == (code, used)
 
 
 OWNER = "b" * 64

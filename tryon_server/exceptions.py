@@ -31,15 +31,23 @@ class EngineError(TryOnServerError):
     """Raised by an engine while it runs one try-on."""
 
 
+# Final refusals that are not the shopper's doing: the try-on is given back to the daily quota
+# (--daily-quota). The graphics card ran out of memory even after lowering the resolution; the
+# hosted provider refused the server's own account (bad key, no credits left).
+NOT_THE_SHOPPERS = frozenset({"out_of_memory", "provider_account"})
+
+
 class InputRejected(EngineError):
     """The photo or garment cannot be used. The message is a sentence for the shopper that says
     what to do instead, e.g. "No person was found in the photo: use a photo that shows your
-    shoulders and hips." Never retried."""
+    shoulders and hips." Never retried, and not given back to the daily quota unless `refund`
+    (by default: its code is one of NOT_THE_SHOPPERS)."""
 
-    def __init__(self, message: str, code: str = "input_rejected") -> None:
+    def __init__(self, message: str, code: str = "input_rejected", *, refund: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.refund = code in NOT_THE_SHOPPERS if refund is None else refund
 
 
 class Cancelled(EngineError):

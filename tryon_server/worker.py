@@ -81,8 +81,8 @@ class Worker:
                     log.info("session processing -> completed in %.2fs", seconds)
             except Cancelled:
                 log.info("session cancelled while processing")
-            except InputRejected as exc:  # the photo's or garment's fault: not given back to the quota
-                await self.sessions.fail(session_id, exc.message, exc.code, refund=False)
+            except InputRejected as exc:  # mostly the photo's or garment's fault: then not given back to the quota
+                await self.sessions.fail(session_id, exc.message, exc.code, refund=exc.refund)
             except ProviderBusy as exc:
                 await self._wait_for_provider(row, exc)
             except InferenceTimeout:
