@@ -9,29 +9,25 @@ PyTorch's meta device (shapes and parameter counts, no memory). Runs are small (
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
-import re
 import shutil
 import subprocess
 import sys
-import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import image_bytes
+from tests import gpu_engine_checks as checks
 from tests.garments import draw_top, garment_mask
-from tests.server_process import ServerProcess
 from tests.tiny_models import build_tiny_catvton_models, reference_attention_state
 from tryon_server.config import Settings
 from tryon_server.engines import create_engine, resolve_choice
-from tryon_server.engines.base import TryOnJob
 from tryon_server.engines.catvton import LICENCE, CatVTONEngine, missing_weights_reason
 from tryon_server.engines.catvton.compose import crop_box, fit_on_white, paste_back
+from tryon_server.engines.catvton.engine import DIFFUSION_START
 from tryon_server.engines.catvton.loading import (
     ATTENTION_KEYS,
     CHECKPOINT_STRIDE,
@@ -43,7 +39,7 @@ from tryon_server.engines.catvton.loading import (
 )
 from tryon_server.engines.catvton.options import FAST_STEPS, parse_options
 from tryon_server.engines.catvton.pipeline import TryOnRequest, working_size
-from tryon_server.exceptions import Cancelled, ConfigError, InputRejected
+from tryon_server.exceptions import ConfigError, InputRejected
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -58,30 +54,20 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(models_dir: Path) -> CatVTONEngine:
-    engine = create_engine(Settings(models_dir=models_dir, engine="catvton"))
-    assert isinstance(engine, CatVTONEngine) and engine.device == "cpu"
-    engine.load()
+    engine = checks.loaded_engine(models_dir, "catvton")
+    assert isinstance(engine, CatVTONEngine)
     return engine
 
 
 @pytest.fixture(scope="module")
 def person() -> Image.Image:
-    return Image.open(FIXTURES / "grace_hopper.jpg").convert("RGB")
+    return checks.fixture_person()
 
 
-def job_for(person: Image.Image, **options) -> TryOnJob:
-    return TryOnJob(person=person, garment=draw_top(), category="upper", person_key="grace", options={**SMALL, **options})
+job_for = functools.partial(checks.job_for, small=SMALL)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, float]] = []
-
-    def __call__(self, stage: str, progress: float) -> None:
-        self.events.append((stage, progress))
-
-    def diffusion_steps(self) -> int:
-        return sum(1 for s, p in self.events if s == "diffusion" and p > 0.1)
+Recorder = functools.partial(checks.Recorder, DIFFUSION_START)
 
 
 # --- weights present or not, and which engine `auto` picks ----------------------------------------
@@ -122,38 +108,26 @@ def test_run_py_engine_catvton_refuses_with_the_folder_name(tmp_path: Path) -> N
     assert "catvton engine cannot start" in out.stderr and str(tmp_path / "stable-diffusion-inpainting") in out.stderr
 
 
-def test_auto_prefers_catvton_on_a_gpu_and_says_why_in_one_line(
+@pytest.mark.parametrize("cuda, chosen, words", [
+    (True, "catvton", ("using catvton", "CUDA GPU", "sdxl-inpainting")),  # and why not the other GPU engine
+    (False, "classic", ("no CUDA GPU", "catvton")),
+])
+def test_auto_prefers_catvton_only_on_a_gpu_and_says_why_in_one_line(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    cuda: bool, chosen: str, words: tuple[str, ...],
 ) -> None:
     import tryon_server.engines as engines
 
-    monkeypatch.setattr(engines, "_cuda_available", lambda: True)
+    monkeypatch.setattr(engines, "_cuda_available", lambda: cuda)
     with caplog.at_level("INFO", logger="tryon.engines"):
-        assert resolve_choice(Settings(models_dir=models_dir, engine="auto")) == "catvton"
+        assert resolve_choice(Settings(models_dir=models_dir, engine="auto")) == chosen
     lines = [r.getMessage() for r in caplog.records if r.name == "tryon.engines"]
     assert len(lines) == 1
-    assert "using catvton" in lines[0] and "CUDA GPU" in lines[0] and "sdxl-inpainting" in lines[0]
-
-
-def test_auto_without_a_gpu_uses_classic_and_names_catvton(
-    models_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-) -> None:
-    import tryon_server.engines as engines
-
-    monkeypatch.setattr(engines, "_cuda_available", lambda: False)
-    with caplog.at_level("INFO", logger="tryon.engines"):
-        assert resolve_choice(Settings(models_dir=models_dir, engine="auto")) == "classic"
-    lines = [r.getMessage() for r in caplog.records if r.name == "tryon.engines"]
-    assert len(lines) == 1 and "no CUDA GPU" in lines[0] and "catvton" in lines[0]
+    assert all(word in lines[0] for word in words), lines[0]
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    code = ("import sys, tryon_server.engines.catvton as c; "
-            "c.missing_weights_reason(__import__('pathlib').Path('nowhere')); "
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    checks.check_importing_does_not_import_torch("tryon_server.engines.catvton")
 
 
 # --- options --------------------------------------------------------------------------------------
@@ -184,11 +158,7 @@ def test_working_size_is_three_by_four_in_multiples_of_64_and_at_most_1024() -> 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("gpu_catvton", REPO / "tests" / "benchmarks" / "gpu_catvton.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return checks.load_benchmark("gpu_catvton")
 
 
 def test_full_size_sd15_inpainting_unet_has_the_published_attention_layout(benchmark) -> None:
@@ -347,97 +317,39 @@ def test_run_gives_a_result_at_the_output_size_with_progress_rising(engine: CatV
 def test_only_the_masked_area_changes_and_the_face_is_the_original(engine: CatVTONEngine, person: Image.Image) -> None:
     from tryon_server.engines.classic import fit_long_side
 
-    result = np.asarray(engine.run(job_for(person, steps=2), Recorder())).astype(int)
-    original = np.asarray(fit_long_side(person, 256)).astype(int)
-    analysis = engine.analyzer.analyze(original.astype(np.uint8), "grace")
-    face = analysis.face_mask
-    assert face.any() and np.abs(result[face] - original[face]).max() <= 2
-    changed = np.abs(result - original).max(-1) > 8
+    result = engine.run(job_for(person, steps=2), Recorder())
+    changed = checks.check_only_the_masked_area_changes(engine, result, fit_long_side(person, 256))
     assert changed.mean() > 0.05  # random weights paint noise: the garment area is repainted
-    assert not (changed & face).any() and not (changed & analysis.hands_mask).any()
-    assert not changed[: int(0.1 * changed.shape[0])].any()  # the head's surroundings stay as they were
 
 
 def test_the_same_seed_gives_the_same_picture(engine: CatVTONEngine, person: Image.Image) -> None:
-    a = np.asarray(engine.run(job_for(person, seed=11, steps=2), Recorder()))
-    b = np.asarray(engine.run(job_for(person, seed=11, steps=2), Recorder()))
-    c = np.asarray(engine.run(job_for(person, seed=12, steps=2), Recorder()))
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+    checks.check_the_same_seed_gives_the_same_picture(engine, functools.partial(job_for, person, steps=2), Recorder())
 
 
 def test_fast_mode_runs_fewer_steps(engine: CatVTONEngine, person: Image.Image) -> None:
-    progress = Recorder()
-    engine.run(job_for(person, steps=None, fast=True, output_size=128), progress)
-    assert progress.diffusion_steps() == FAST_STEPS
+    checks.check_fast_mode_runs_fewer_steps(engine, functools.partial(job_for, person), Recorder(), FAST_STEPS)
 
 
 def test_cancel_during_diffusion_stops_at_the_next_step(engine: CatVTONEngine, person: Image.Image) -> None:
-    job = job_for(person, steps=8)
-    progress = Recorder()
-
-    def cancel_after_first_step(stage: str, value: float) -> None:
-        progress(stage, value)
-        if stage == "diffusion" and value > 0.1:
-            job.cancel.set()
-
-    with pytest.raises(Cancelled):
-        engine.run(job, cancel_after_first_step)
-    assert progress.diffusion_steps() == 1
-    assert ("blend", 1.0) not in progress.events
+    checks.check_cancel_during_diffusion_stops_at_the_next_step(engine, functools.partial(job_for, person), Recorder())
 
 
 def test_cancel_before_the_run_starts(engine: CatVTONEngine, person: Image.Image) -> None:
-    job = job_for(person)
-    job.cancel.set()
-    with pytest.raises(Cancelled):
-        engine.run(job, Recorder())
+    checks.check_cancel_before_the_run_starts(engine, functools.partial(job_for, person), Recorder())
 
 
 def test_out_of_memory_frees_the_cache_and_retries_once_smaller(
     engine: CatVTONEngine, person: Image.Image, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import torch
-
-    from tryon_server.engines.catvton import pipeline
-
-    runner = engine.runner
-    real_run = runner._run
-    sizes: list[tuple[int, int]] = []
-    freed: list[bool] = []
-
-    def flaky(request, on_step, cancel):
-        sizes.append(request.person.size)
-        if len(sizes) == 1:
-            on_step(1, 2)  # one step done, then the GPU runs out
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_run(request, on_step, cancel)
-
-    monkeypatch.setattr(runner, "_run", flaky)
-    monkeypatch.setattr(pipeline, "free_device_memory", lambda: freed.append(True))
-    progress = Recorder()
-    result = engine.run(job_for(person, output_size=512, steps=2), progress)
-    assert max(result.size) == 512
-    assert sizes == [(384, 512), working_size(384)] and freed
-    values = [p for _, p in progress.events]
-    assert values == sorted(values) and values[-1] == 1.0  # the retry never moves progress back
-
-    def always(request, on_step, cancel):
-        raise torch.OutOfMemoryError("CUDA out of memory.")
-
-    monkeypatch.setattr(runner, "_run", always)
-    with pytest.raises(InputRejected) as info:
-        engine.run(job_for(person, output_size=512, steps=2), Recorder())
-    assert info.value.code == "out_of_memory" and "memory" in info.value.message
+    sizes = checks.check_out_of_memory_frees_the_cache_and_retries_once_smaller(
+        engine, functools.partial(job_for, person), Recorder(), monkeypatch, lambda request: request.person.size)
+    assert sizes == [(384, 512), working_size(384)]
 
 
 def test_a_nonsense_option_or_a_photo_that_does_not_fit_is_refused(engine: CatVTONEngine, person: Image.Image) -> None:
     with pytest.raises(InputRejected, match="steps"):
         engine.run(job_for(person, steps=0), Recorder())
-    job = TryOnJob(person=person, garment=draw_top(), category="lower", person_key="grace", options=SMALL)
-    with pytest.raises(InputRejected) as info:
-        engine.run(job, Recorder())
-    assert info.value.code == "person_incomplete"
+    checks.check_a_photo_that_does_not_fit_the_category_is_refused(engine, person, SMALL, Recorder())
 
 
 # --- inputs and the paste back ----------------------------------------------------------------------
@@ -516,77 +428,22 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def catvton_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """`python run.py --engine catvton` in a subprocess, on a free port, with the tiny models."""
-    server = ServerProcess(tmp_path_factory.mktemp("server") / "data", "--models-dir", str(models_dir),
-                           "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", engine="catvton")
-    server.start(timeout=240)  # start-up imports torch, diffusers and MediaPipe on a shared CPU
-    try:
-        yield server.url, server.log_path
-    finally:
-        server.terminate()
-
-
-def _submit(client, options: dict) -> str:
-    files = {"person": ("me.jpg", (FIXTURES / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
-             "garment": ("top.png", image_bytes(draw_top()), "image/png")}
-    r = client.post("/api/tryon/sessions", files=files, data={"category": "upper", "options": json.dumps(options)})
-    assert r.status_code == 202, r.text
-    return r.json()["session_id"]
+    yield from checks.serve("catvton", models_dir, tmp_path_factory.mktemp("server") / "data")
 
 
 @pytest.mark.slow
 def test_server_with_engine_catvton_runs_a_session_to_completed(catvton_server) -> None:
-    import httpx
-
     url, _ = catvton_server
-    health = httpx.get(f"{url}/api/health").json()
-    assert health["engine"] == "catvton" and health["device"] == "cpu" and health["models_loaded"]
+    health = checks.check_server_runs_a_session_to_completed(url, "catvton", {"output_size": 256, "steps": 4, "seed": 1})
     assert health["licence"] == LICENCE
-    token = httpx.post(f"{url}/api/tokens").json()["token"]
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        sid = _submit(c, {"output_size": 256, "steps": 4, "seed": 1})
-        progress: list[float] = []
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{sid}").json()
-            progress.append(body["progress"])
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.02)
-        assert body["status"] == "completed", body
-        assert progress == sorted(progress) and progress[-1] == 1.0
-        assert len({p for p in progress if 0 < p < 1}) >= 2  # seen rising, not just 0 then 1
-        result = c.get(body["result_url"])
-        assert result.status_code == 200 and result.headers["content-type"] == "image/png"
-        assert max(Image.open(BytesIO(result.content)).size) == 256
 
 
 @pytest.mark.slow
 def test_server_delete_interrupts_a_running_catvton_session(catvton_server) -> None:
-    import httpx
-
     url, log_path = catvton_server
-    token = httpx.post(f"{url}/api/tokens").json()["token"]
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        slow = _submit(c, {"output_size": 256, "steps": 100, "seed": 1})
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{slow}").json()
-            if body["stage"] == "diffusion" and body["progress"] > 0.11:
-                break
-            time.sleep(0.02)
-        assert body["stage"] == "diffusion", body
-        assert c.delete(f"/api/tryon/sessions/{slow}").status_code == 204
-        quick = _submit(c, {"output_size": 128, "steps": 2, "seed": 1})
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{quick}").json()
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.05)
-        assert body["status"] == "completed", body
-        assert c.get(f"/api/tryon/sessions/{slow}").status_code == 404
-    found = re.search(r"catvton interrupted after step (\d+) of (\d+)", log_path.read_text())
-    assert found, log_path.read_text()[-3000:]
-    assert found.group(2) == "100" and int(found.group(1)) < 60
+    checks.check_server_delete_interrupts_a_running_session(
+        url, log_path, "catvton", DIFFUSION_START, slow={"output_size": 256, "steps": 100, "seed": 1},
+        quick={"output_size": 128, "steps": 2, "seed": 1})
 
 
 # --- the licence on the demo page's footer -----------------------------------------------------------

@@ -7,30 +7,26 @@ server does. Runs are small (128-256 px, 2-4 steps) so the whole module takes we
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import image_bytes
-from tests.garments import TOP_RED, draw_top
-from tests.server_process import ServerProcess
+from tests import gpu_engine_checks as checks
+from tests.garments import TOP_RED
 from tests.tiny_models import build_tiny_models
 from tryon_server.config import Settings
 from tryon_server.engines import create_engine
-from tryon_server.engines.base import TryOnJob
 from tryon_server.engines.diffusion import DiffusionEngine, missing_weights_reason
+from tryon_server.engines.diffusion.engine import DIFFUSION_START
 from tryon_server.engines.diffusion.openpose import COLORS, coco18_keypoints, render_openpose
 from tryon_server.engines.diffusion.options import FAST_STEPS, parse_options
-from tryon_server.exceptions import Cancelled, ConfigError, InputRejected
+from tryon_server.exceptions import ConfigError, InputRejected
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -44,30 +40,20 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(models_dir: Path) -> DiffusionEngine:
-    engine = create_engine(Settings(models_dir=models_dir, engine="diffusion"))
-    assert isinstance(engine, DiffusionEngine) and engine.device == "cpu"
-    engine.load()
+    engine = checks.loaded_engine(models_dir, "diffusion")
+    assert isinstance(engine, DiffusionEngine)
     return engine
 
 
 @pytest.fixture(scope="module")
 def person() -> Image.Image:
-    return Image.open(FIXTURES / "grace_hopper.jpg").convert("RGB")
+    return checks.fixture_person()
 
 
-def job_for(person: Image.Image, **options) -> TryOnJob:
-    return TryOnJob(person=person, garment=draw_top(), category="upper", person_key="grace", options={**SMALL, **options})
+job_for = functools.partial(checks.job_for, small=SMALL)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, float]] = []
-
-    def __call__(self, stage: str, progress: float) -> None:
-        self.events.append((stage, progress))
-
-    def diffusion_steps(self) -> int:
-        return sum(1 for s, p in self.events if s == "diffusion" and p > 0.15)
+Recorder = functools.partial(checks.Recorder, DIFFUSION_START)
 
 
 # --- missing weights ------------------------------------------------------------------------------
@@ -106,12 +92,7 @@ def test_engine_auto_falls_back_to_classic_and_says_why(tmp_path: Path, caplog: 
 
 
 def test_importing_the_package_does_not_import_torch() -> None:
-    code = ("import sys, tryon_server.engines.diffusion as d; "
-            "d.missing_weights_reason(__import__('pathlib').Path('nowhere')); "
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    checks.check_importing_does_not_import_torch("tryon_server.engines.diffusion")
 
 
 # --- options ----------------------------------------------------------------------------------------
@@ -208,25 +189,12 @@ def test_run_gives_a_result_at_the_output_size_with_progress_rising(engine: Diff
 def test_only_the_masked_area_changes_and_the_face_is_the_original(engine: DiffusionEngine, person: Image.Image) -> None:
     from tryon_server.engines.classic import fit_long_side
 
-    job = job_for(person, output_size=256, steps=2)
-    result = np.asarray(engine.run(job, Recorder())).astype(int)
-    original = np.asarray(fit_long_side(person, 256)).astype(int)
-    analysis = engine.analyzer.analyze(original.astype(np.uint8), "grace")
-    face = analysis.face_mask
-    assert face.any() and np.abs(result[face] - original[face]).max() <= 2
-    changed = np.abs(result - original).max(-1) > 8
-    assert changed.any()
-    assert not (changed & face).any() and not (changed & analysis.hands_mask).any()
-    top_rows = changed[: int(0.1 * changed.shape[0])]
-    assert not top_rows.any()  # the head's surroundings stay as they were
+    result = engine.run(job_for(person, output_size=256, steps=2), Recorder())
+    checks.check_only_the_masked_area_changes(engine, result, fit_long_side(person, 256))
 
 
 def test_the_same_seed_gives_the_same_picture(engine: DiffusionEngine, person: Image.Image) -> None:
-    a = np.asarray(engine.run(job_for(person, seed=11), Recorder()))
-    b = np.asarray(engine.run(job_for(person, seed=11), Recorder()))
-    c = np.asarray(engine.run(job_for(person, seed=12), Recorder()))
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+    checks.check_the_same_seed_gives_the_same_picture(engine, functools.partial(job_for, person), Recorder())
 
 
 def test_the_warped_garment_is_the_starting_image(engine: DiffusionEngine, person: Image.Image) -> None:
@@ -243,9 +211,7 @@ def test_the_warped_garment_is_the_starting_image(engine: DiffusionEngine, perso
 
 
 def test_fast_mode_runs_fewer_steps(engine: DiffusionEngine, person: Image.Image) -> None:
-    progress = Recorder()
-    engine.run(job_for(person, steps=None, fast=True, output_size=128), progress)
-    assert progress.diffusion_steps() == FAST_STEPS
+    checks.check_fast_mode_runs_fewer_steps(engine, functools.partial(job_for, person), Recorder(), FAST_STEPS)
 
 
 def test_a_nonsense_option_fails_the_session_with_a_sentence(engine: DiffusionEngine, person: Image.Image) -> None:
@@ -254,62 +220,18 @@ def test_a_nonsense_option_fails_the_session_with_a_sentence(engine: DiffusionEn
 
 
 def test_cancel_during_diffusion_stops_at_the_next_step(engine: DiffusionEngine, person: Image.Image) -> None:
-    job = job_for(person, steps=8)
-    progress = Recorder()
-
-    def cancel_after_first_step(stage: str, value: float) -> None:
-        progress(stage, value)
-        if stage == "diffusion" and value > 0.15:
-            job.cancel.set()
-
-    with pytest.raises(Cancelled):
-        engine.run(job, cancel_after_first_step)
-    assert progress.diffusion_steps() == 1
-    assert ("blend", 1.0) not in progress.events
+    checks.check_cancel_during_diffusion_stops_at_the_next_step(engine, functools.partial(job_for, person), Recorder())
 
 
 def test_cancel_before_the_run_starts(engine: DiffusionEngine, person: Image.Image) -> None:
-    job = job_for(person)
-    job.cancel.set()
-    with pytest.raises(Cancelled):
-        engine.run(job, Recorder())
+    checks.check_cancel_before_the_run_starts(engine, functools.partial(job_for, person), Recorder())
 
 
 def test_out_of_memory_frees_the_cache_and_retries_once_smaller(
     engine: DiffusionEngine, person: Image.Image, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import torch
-
-    from tryon_server.engines.diffusion import pipeline
-
-    runner = engine.runner
-    real_run = runner._run
-    sizes: list[tuple[int, int]] = []
-    freed: list[bool] = []
-
-    def flaky(request, on_step, cancel):
-        sizes.append(request.image.size)
-        if len(sizes) == 1:
-            on_step(1, 2)  # one step done, then the GPU runs out
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_run(request, on_step, cancel)
-
-    monkeypatch.setattr(runner, "_run", flaky)
-    monkeypatch.setattr(pipeline, "free_device_memory", lambda: freed.append(True))
-    progress = Recorder()
-    result = engine.run(job_for(person, output_size=512, steps=2), progress)
-    assert max(result.size) == 512
-    assert len(sizes) == 2 and max(sizes[1]) < max(sizes[0]) and freed
-    values = [p for _, p in progress.events]
-    assert values == sorted(values) and values[-1] == 1.0  # the retry never moves progress back
-
-    def always(request, on_step, cancel):
-        raise torch.OutOfMemoryError("CUDA out of memory.")
-
-    monkeypatch.setattr(runner, "_run", always)
-    with pytest.raises(InputRejected) as info:
-        engine.run(job_for(person, output_size=512, steps=2), Recorder())
-    assert info.value.code == "out_of_memory" and "memory" in info.value.message
+    checks.check_out_of_memory_frees_the_cache_and_retries_once_smaller(
+        engine, functools.partial(job_for, person), Recorder(), monkeypatch, lambda request: request.image.size)
 
 
 def test_inpaint_mask_never_covers_face_or_hands_even_if_parsing_says_clothes(engine: DiffusionEngine) -> None:
@@ -331,10 +253,7 @@ def test_inpaint_mask_never_covers_face_or_hands_even_if_parsing_says_clothes(en
 
 
 def test_a_photo_that_does_not_fit_the_category_is_refused(engine: DiffusionEngine, person: Image.Image) -> None:
-    job = TryOnJob(person=person, garment=draw_top(), category="lower", person_key="grace", options=SMALL)
-    with pytest.raises(InputRejected) as info:
-        engine.run(job, Recorder())
-    assert info.value.code == "person_incomplete"
+    checks.check_a_photo_that_does_not_fit_the_category_is_refused(engine, person, SMALL, Recorder())
 
 
 def test_controlnet_aux_openpose_is_used_only_with_package_and_weights(
@@ -388,11 +307,7 @@ def test_no_segformer_falls_back_to_pose_region_and_a_vae_fp16_fix_is_used(tmp_p
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("gpu_diffusion", REPO / "tests" / "benchmarks" / "gpu_diffusion.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+    return checks.load_benchmark("gpu_diffusion")
 
 
 def test_gpu_benchmark_configs_are_the_published_sdxl_sizes(benchmark) -> None:
@@ -427,87 +342,20 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def diffusion_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """`python run.py --engine diffusion` in a subprocess, on a free port, with the tiny models."""
-    import httpx
-
-    server = ServerProcess(tmp_path_factory.mktemp("server") / "data", "--models-dir", str(models_dir),
-                           "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", engine="diffusion")
-    # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
-    server.start(timeout=240)
-    try:
-        assert httpx.get(f"{server.url}/api/health").json()["engine"] == "diffusion"
-        yield server.url, server.log_path
-    finally:
-        server.terminate()
-
-
-def _submit(client, options: dict) -> dict:
-    files = {"person": ("me.jpg", (FIXTURES / "grace_hopper.jpg").read_bytes(), "image/jpeg"),
-             "garment": ("top.png", image_bytes(draw_top()), "image/png")}
-    r = client.post("/api/tryon/sessions", files=files, data={"category": "upper", "options": json.dumps(options)})
-    assert r.status_code == 202, r.text
-    return r.json()
+    yield from checks.serve("diffusion", models_dir, tmp_path_factory.mktemp("server") / "data")
 
 
 @pytest.mark.slow
 def test_server_with_engine_diffusion_runs_a_session_to_completed(diffusion_server) -> None:
-    import httpx
-
     url, _ = diffusion_server
-    health = httpx.get(f"{url}/api/health").json()
-    assert health["engine"] == "diffusion" and health["device"] == "cpu" and health["models_loaded"]
-    token = httpx.post(f"{url}/api/tokens").json()["token"]
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        accepted = _submit(c, {"output_size": 128, "steps": 4, "strength": 1.0, "seed": 1})
-        sid = accepted["session_id"]
-        progress: list[float] = []
-        stages: set[str] = set()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{sid}").json()
-            progress.append(body["progress"])
-            stages.add(body["stage"])
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.02)
-        assert body["status"] == "completed", body
-        assert progress == sorted(progress) and progress[-1] == 1.0
-        assert len({p for p in progress if 0 < p < 1}) >= 2  # seen rising, not just 0 then 1
-        result = c.get(body["result_url"])
-        assert result.status_code == 200 and result.headers["content-type"] == "image/png"
-        from io import BytesIO
-
-        picture = Image.open(BytesIO(result.content))
-        assert max(picture.size) == 128
+    options = {"output_size": 128, "steps": 4, "strength": 1.0, "seed": 1}
+    checks.check_server_runs_a_session_to_completed(url, "diffusion", options)
 
 
 @pytest.mark.slow
 def test_server_delete_interrupts_a_running_diffusion_session(diffusion_server) -> None:
-    import httpx
-
     url, log_path = diffusion_server
-    token = httpx.post(f"{url}/api/tokens").json()["token"]
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        slow = _submit(c, {"output_size": 384, "steps": 100, "strength": 1.0, "seed": 1})["session_id"]
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{slow}").json()
-            if body["stage"] == "diffusion" and body["progress"] > 0.16:
-                break
-            time.sleep(0.02)
-        assert body["stage"] == "diffusion", body
-        progress_at_delete = body["progress"]
-        assert c.delete(f"/api/tryon/sessions/{slow}").status_code == 204
-        # the inference thread is free again long before the 100 steps could have finished
-        quick = _submit(c, {"output_size": 128, "steps": 2, "strength": 1.0, "seed": 1})["session_id"]
-        while time.time() < deadline:
-            body = c.get(f"/api/tryon/sessions/{quick}").json()
-            if body["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.05)
-        assert body["status"] == "completed", body
-        assert c.get(f"/api/tryon/sessions/{slow}").status_code == 404
+    progress_at_delete = checks.check_server_delete_interrupts_a_running_session(
+        url, log_path, "diffusion", DIFFUSION_START, slow={"output_size": 384, "steps": 100, "strength": 1.0, "seed": 1},
+        quick={"output_size": 128, "steps": 2, "strength": 1.0, "seed": 1})
     assert progress_at_delete < 0.5
-    # the engine stopped at the step after the DELETE, far from the 100th
-    found = re.search(r"diffusion interrupted after step (\d+) of (\d+)", log_path.read_text())
-    assert found, log_path.read_text()[-3000:]
-    assert found.group(2) == "100" and int(found.group(1)) < 60

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+
+from benchmarks.gpu_timing import count_flops, mode_result, time_run, vram_note, write_json  # noqa: E402 (needs the path)
 
 # --- published configs ------------------------------------------------------------------------
 # stable-diffusion-v1-5/stable-diffusion-inpainting (runwayml's), unet/config.json
@@ -117,18 +117,11 @@ def meta_flops(width: int, height: int, cfg: bool, configs: dict[str, dict[str, 
     meta device: shapes only, no memory, no GPU."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from torch.utils.flop_counter import FlopCounterMode
 
     from tryon_server.engines.catvton.loading import use_catvton_attention
 
     configs = configs or full_configs()
     batch = 2 if cfg else 1
-
-    def count(fn: Any) -> int:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            fn()
-        return counter.get_total_flops()
 
     with torch.device("meta"):
         unet = UNet2DConditionModel(**configs["unet"])
@@ -136,9 +129,9 @@ def meta_flops(width: int, height: int, cfg: bool, configs: dict[str, dict[str, 
         vae = AutoencoderKL(**configs["vae"])
         sample = torch.empty(batch, 9, 2 * height // 8, width // 8)
         t = torch.full((batch,), 500.0)
-        step = count(lambda: unet(sample, t, encoder_hidden_states=None))
-        encode = count(lambda: vae.encode(torch.empty(2, 3, height, width)))
-        decode = count(lambda: vae.decode(torch.empty(1, 4, height // 8, width // 8)))
+        step = count_flops(lambda: unet(sample, t, encoder_hidden_states=None))
+        encode = count_flops(lambda: vae.encode(torch.empty(2, 3, height, width)))
+        decode = count_flops(lambda: vae.decode(torch.empty(1, 4, height // 8, width // 8)))
     return {"unet_step_tflop": step / 1e12, "vae_encode_tflop": encode / 1e12, "vae_decode_tflop": decode / 1e12}
 
 
@@ -159,37 +152,7 @@ def make_request(width: int, height: int, steps: int, guidance: float, fast: boo
 
 
 def run_mode(runner: Any, request: Any, device: str) -> dict[str, Any]:
-    import torch
-
-    cancel = threading.Event()
-    steps_seen: list[int] = []
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    runner(request, lambda done, total: None, cancel)  # warm-up: kernels, autotuning, compilation
-    sync()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
-    picture = runner(request, lambda done, total: steps_seen.append(done), cancel)
-    sync()
-    seconds = time.perf_counter() - started
-    cuda = device.startswith("cuda")
-    opts = request.options
-    return {
-        "size": list(picture.size),
-        "steps": opts.steps,
-        "guidance": opts.guidance,
-        "cfg": opts.guidance > 1.0,
-        "fast": opts.fast,
-        "seconds": round(seconds, 3),
-        "seconds_per_step": round(seconds / max(1, opts.steps), 4),
-        "steps_reported": len(steps_seen),
-        "peak_vram_allocated_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
-        "peak_vram_reserved_gb": round(torch.cuda.max_memory_reserved() / 1e9, 2) if cuda else None,
-    }
+    return mode_result(time_run(runner, request, device), request.options, request.options.steps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         r = run_mode(runner, make_request(width, height, mode_steps, args.guidance, fast), device)
         r["achieved_tflops"] = round(per_run[mode] / r["seconds"], 1)
         results[mode] = r
-        vram = "" if r["peak_vram_allocated_gb"] is None else (
-            f", peak VRAM {r['peak_vram_allocated_gb']:.2f} GB allocated / {r['peak_vram_reserved_gb']:.2f} GB reserved")
+        vram = vram_note(r)
         print(f"{mode}: {width}x{height}, {r['steps']} steps, CFG {'on' if r['cfg'] else 'off'}: {r['seconds']:.3f}s "
               f"({r['seconds_per_step']:.4f}s/step){vram}; {per_run[mode]:.1f} TFLOP, {r['achieved_tflops']} TFLOP/s")
 
@@ -264,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         results["targets"] = {"fast_seconds_le_2.5_on_h100_h200": verdict_t, "peak_vram_le_10gb": verdict_m}
         print(f"targets: {FAST_STEPS} steps <= {TARGET_SECONDS_FAST_H100}s on an H100/H200: {verdict_t}; "
               f"peak VRAM (reserved) <= {TARGET_VRAM_GB} GB: {verdict_m}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return write_json(results, args.json)
 
 
 if __name__ == "__main__":

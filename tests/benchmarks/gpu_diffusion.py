@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import tempfile
 import threading
@@ -32,6 +31,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+
+from benchmarks.gpu_timing import count_flops, mode_result, time_run, vram_note, write_json  # noqa: E402 (needs the path)
 
 # --- published configs ------------------------------------------------------------------------
 # diffusers/stable-diffusion-xl-1.0-inpainting-0.1, unet/config.json
@@ -278,19 +279,12 @@ def meta_flops(size: int, denoising_steps: int, cfg: bool, configs: dict[str, di
     masked image and decoding the result. Lets a machine without a GPU say what a run costs."""
     import torch
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-    from torch.utils.flop_counter import FlopCounterMode
 
     configs = configs or full_configs()
     batch = 2 if cfg else 1
     lat = size // 8
     text_dim = configs["unet"]["cross_attention_dim"]
     pooled = configs["text_2"]["projection_dim"]
-
-    def count(fn: Any) -> int:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            fn()
-        return counter.get_total_flops()
 
     with torch.device("meta"):
         unet = UNet2DConditionModel(**configs["unet"])
@@ -307,12 +301,12 @@ def meta_flops(size: int, denoising_steps: int, cfg: bool, configs: dict[str, di
             residuals["down"], residuals["mid"] = controlnet(
                 x, t, encoder_hidden_states=enc, controlnet_cond=cond, added_cond_kwargs=added, return_dict=False)
 
-        step_cn = count(control)
-        step_unet = count(lambda: unet(torch.empty(batch, 9, lat, lat), t, encoder_hidden_states=enc,
+        step_cn = count_flops(control)
+        step_unet = count_flops(lambda: unet(torch.empty(batch, 9, lat, lat), t, encoder_hidden_states=enc,
                                        added_cond_kwargs=added, down_block_additional_residuals=residuals["down"],
                                        mid_block_additional_residual=residuals["mid"]))
-        vae_encode = count(lambda: vae.encode(torch.empty(2, 3, size, size)))
-        vae_decode = count(lambda: vae.decode(torch.empty(1, 4, lat, lat)))
+        vae_encode = count_flops(lambda: vae.encode(torch.empty(2, 3, size, size)))
+        vae_decode = count_flops(lambda: vae.decode(torch.empty(1, 4, lat, lat)))
     total = denoising_steps * (step_cn + step_unet) + vae_encode + vae_decode
     return {"controlnet_step_tflop": step_cn / 1e12, "unet_step_tflop": step_unet / 1e12,
             "vae_encode_tflop": vae_encode / 1e12, "vae_decode_tflop": vae_decode / 1e12, "total_tflop": total / 1e12}
@@ -356,51 +350,14 @@ def peak_for(name: str, override: float | None) -> float | None:
 
 
 def run_mode(runner: Any, request: Any, device: str, peak: float | None) -> dict[str, Any]:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    cancel = threading.Event()
-    steps_seen: list[int] = []
-
-    def on_step(done: int, total: int) -> None:
-        steps_seen.append(done)
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    runner(request, on_step, cancel)  # warm-up: kernels, cuDNN autotuning, prompt-embedding cache
-    sync()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    steps_seen.clear()
-    started = time.perf_counter()
-    picture = runner(request, on_step, cancel)
-    sync()
-    seconds = time.perf_counter() - started
-    peak_alloc = torch.cuda.max_memory_allocated() / 1e9 if device.startswith("cuda") else None
-    peak_reserved = torch.cuda.max_memory_reserved() / 1e9 if device.startswith("cuda") else None
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        runner(request, lambda d, t: None, cancel)
-    sync()
-    flops = counter.get_total_flops()
-    achieved = flops / seconds / 1e12
+    timed = time_run(runner, request, device)  # the warm-up also fills the prompt-embedding cache
+    flops = count_flops(lambda: runner(request, lambda d, t: None, threading.Event()))
+    achieved = flops / timed.seconds / 1e12
     opts = request.options
     return {
-        "size": list(picture.size),
-        "steps": opts.steps,
+        **mode_result(timed, opts, opts.denoising_steps),
         "denoising_steps": opts.denoising_steps,
         "strength": opts.strength,
-        "guidance": opts.guidance,
-        "cfg": opts.guidance > 1.0,
-        "fast": opts.fast,
-        "seconds": round(seconds, 3),
-        "seconds_per_step": round(seconds / max(1, opts.denoising_steps), 4),
-        "steps_reported": len(steps_seen),
-        "peak_vram_allocated_gb": None if peak_alloc is None else round(peak_alloc, 2),
-        "peak_vram_reserved_gb": None if peak_reserved is None else round(peak_reserved, 2),
         "tflop": round(flops / 1e12, 2),
         "achieved_tflops": round(achieved, 2),
         "peak_tflops": peak,
@@ -472,8 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         request = make_request(size, mode_steps, args.guidance, strength, fast)
         r = run_mode(runner, request, device, peak)
         results[mode] = r
-        vram = "" if r["peak_vram_allocated_gb"] is None else (
-            f", peak VRAM {r['peak_vram_allocated_gb']:.2f} GB allocated / {r['peak_vram_reserved_gb']:.2f} GB reserved")
+        vram = vram_note(r)
         util = "" if r["utilisation_pct"] is None else f" = {r['utilisation_pct']}% of {peak} peak"
         print(f"{mode}: {size}x{size}, {r['steps']} steps ({r['denoising_steps']} denoising at strength {r['strength']}, "
               f"CFG {'on' if r['cfg'] else 'off'}): {r['seconds']:.3f}s ({r['seconds_per_step']:.4f}s/step){vram}; "
@@ -487,9 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                               "peak_vram_le_20gb": verdict_m}
         print(f"targets: 30 steps <= {TARGET_SECONDS_H100}s on an H100: {results['targets']['seconds_le_2.0_on_h100']}; "
               f"peak VRAM (reserved) <= {TARGET_VRAM_GB} GB: {verdict_m}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return write_json(results, args.json)
 
 
 if __name__ == "__main__":

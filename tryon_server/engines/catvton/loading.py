@@ -28,7 +28,6 @@ Importing this module is cheap: torch and diffusers are imported only when somet
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 
 from ...exceptions import ConfigError
 from ..diffusion.loading import _fp16_variant, _has_weights
+from ..gpu import missing_package
 
 log = logging.getLogger("tryon.engines.catvton")
 
@@ -74,9 +74,9 @@ def missing_weights_reason(models_dir: Path) -> str | None:
     """None when every folder CatVTON needs is present, else a sentence fragment naming the
     first one missing and where to read how to fetch it (the caller adds the sentence around it)."""
     models_dir = Path(models_dir)
-    for package in ("torch", "diffusers", "safetensors"):
-        if importlib.util.find_spec(package) is None:
-            return f"the {package} package is not installed; install with: pip install -e '.[diffusion]'"
+    missing = missing_package("torch", "diffusers", "safetensors")
+    if missing:
+        return missing
     readme = models_dir / "README.md"
     base = models_dir / BASE_INPAINTING
     if not base.is_dir():

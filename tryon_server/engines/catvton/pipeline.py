@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from PIL import Image
 
 from ...exceptions import Cancelled
 from ..diffusion.options import DiffusionOptions
-from ..gpu import OOM_SHRINK, StepCallback, forward_only, free_device_memory, retry_smaller_on_oom
+from ..gpu import OOM_SHRINK, StepCallback, check_request, forward_only, shrink_on_oom
 from .loading import LoadedCatVTON
 from .options import DDIM_ETA
 
@@ -57,6 +57,11 @@ class TryOnRequest:
     options: DiffusionOptions
 
 
+# how each picture of a request is shrunk for the out-of-memory retry: the mask stays binary
+_RESAMPLING = {"person": Image.Resampling.LANCZOS, "garment": Image.Resampling.LANCZOS,
+               "mask": Image.Resampling.NEAREST}
+
+
 class CatVTONRunner:
     """Owns the loaded models' scheduler state; one call at a time (the inference thread)."""
 
@@ -67,21 +72,8 @@ class CatVTONRunner:
     def __call__(self, request: TryOnRequest, on_step: StepCallback, cancel: threading.Event) -> Image.Image:
         size = request.person.size
         on_step = forward_only(on_step)
-
-        def run(working: tuple[int, int]) -> Image.Image:
-            if working == size:
-                return self._run(request, on_step, cancel)
-            shrunk = replace(
-                request,
-                person=request.person.resize(working, Image.Resampling.LANCZOS),
-                garment=request.garment.resize(working, Image.Resampling.LANCZOS),
-                mask=request.mask.resize(working, Image.Resampling.NEAREST),
-            )
-            return self._run(shrunk, on_step, cancel).resize(size, Image.Resampling.LANCZOS)
-
-        smaller = working_size(int(max(size) * OOM_SHRINK))
-        # `free_device_memory` is looked up here, at call time, so a test can replace it
-        return retry_smaller_on_oom(run, size, smaller, free=free_device_memory)
+        return shrink_on_oom(request, size, working_size(int(max(size) * OOM_SHRINK)),
+                             lambda at: self._run(at, on_step, cancel), _RESAMPLING)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -106,12 +98,7 @@ class CatVTONRunner:
         unet, vae, scheduler = models.unet, models.vae, models.scheduler
 
         # 1. check inputs
-        width, height = request.person.size
-        if width % 8 or height % 8 or request.garment.size != (width, height) or request.mask.size != (width, height):
-            raise ValueError(f"catvton inputs must share one size with sides divisible by 8, got "
-                             f"{request.person.size}, {request.garment.size}, {request.mask.size}")
-        if cancel.is_set():
-            raise Cancelled("The try-on was cancelled.")
+        width, height = check_request("catvton", (request.person, request.garment, request.mask), cancel)
         opts = request.options
         cfg = opts.guidance > 1.0
         # a CPU generator makes a seed give the same picture on every device

@@ -15,24 +15,21 @@ Models are loaded once by `load()` on the inference thread and kept for the proc
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from ...config import Settings
 from ...vision.blend import restore_face
 from ...vision.compose import compose
 from ...vision.garment import cut_out
 from ...vision.parsing import parse_person
-from ...vision.person import P, PersonAnalyzer, require_landmarks
+from ...vision.person import P
 from ...vision.regions import garment_region_mask
 from ...vision.warp import warp_garment
 from ..base import ProgressCallback, TryOnJob
-from ..classic import fit_long_side
+from ..gpu import GPUEngine, StepCallback
 from .options import DiffusionOptions, parse_options
 from .parsing import inpaint_mask
 
@@ -45,86 +42,55 @@ DIFFUSION_START, DIFFUSION_END = 0.15, 0.92
 COLOUR_MATCH = 0.6
 
 
-class DiffusionEngine:
+class DiffusionEngine(GPUEngine):
     """SDXL inpainting + ControlNet OpenPose. Construct cheaply; `load()` does the heavy work."""
 
     name = "diffusion"
+    STAGE_START = STAGE_START
 
-    def __init__(self, settings: Settings, device: str | None = None) -> None:
-        from .loading import pick_device
-
-        self.settings = settings
-        self.models_dir = settings.models_dir
-        self.device = device or pick_device()
-        self.models: Any = None  # LoadedModels after load()
-        self.runner: Any = None  # InpaintRunner after load()
-        self.analyzer: PersonAnalyzer | None = None  # after load()
-
-    # -- Engine protocol -------------------------------------------------------------------------
-
-    def load(self) -> None:
+    def _load_models(self) -> tuple[Any, Any]:
         from .loading import load_models
         from .pipeline import InpaintRunner
 
-        started = time.perf_counter()
-        self.models = load_models(self.models_dir, self.device)
-        self.runner = InpaintRunner(self.models)
-        self.analyzer = PersonAnalyzer()
-        self.analyzer.load()
-        if self.device.startswith("cuda"):
-            self._warm_up()
-        log.info("diffusion engine ready in %.1fs", time.perf_counter() - started)
+        models = load_models(self.models_dir, self.device)
+        return models, InpaintRunner(models)
 
-    def person_analyzer(self) -> PersonAnalyzer | None:
-        """engines.base.AnalyzesPeople: the analyzer its try-ons use, once loaded."""
-        return self.analyzer
+    def _warm_up_request(self) -> Any:
+        from .pipeline import PROMPTS, InpaintRequest
+
+        size = (1024, 1024)  # the default output size: its kernels are the ones chosen now
+        return InpaintRequest(
+            image=Image.new("RGB", size, (128, 128, 128)), mask=Image.new("L", size, 255),
+            control=Image.new("RGB", size), options=parse_options({"steps": 2, "strength": 1.0, "seed": 0}),
+            prompt=PROMPTS["upper"],
+        )
 
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
-        if self.runner is None or self.analyzer is None:
-            raise RuntimeError("DiffusionEngine.run() before load()")
         opts = parse_options(job.options)
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
-        current = ""
-
-        def stage(name: str) -> None:
-            nonlocal clock, current
-            job.check_cancelled()
-            now = time.perf_counter()
-            if current:
-                timings[current] = now - clock
-            clock, current = now, name
-            progress(name, STAGE_START[name])
-
-        # 1. pose, on the photo at its output size (the analysis is cached per photo and size)
-        stage("pose")
-        person = fit_long_side(job.person.convert("RGB"), opts.output_size)
-        person_rgb = np.asarray(person, dtype=np.uint8)
-        analysis = self.analyzer.analyze(person_rgb, job.person_key or None)
-        require_landmarks(analysis, job.category)
+        # 1. pose, on the photo at its output size
+        stages, person, person_rgb, analysis = self._pose(job, progress, opts.output_size)
 
         # 2. parsing -> the inpainting mask
-        stage("parsing")
+        stages.enter("parsing")
         mask = self._inpaint_mask(person_rgb, analysis, job.category)
 
         # 3. the garment, cut out and warped onto the body
-        stage("warp")
+        stages.enter("warp")
         cut = cut_out(job.garment, job.category)
         warped = warp_garment(cut, analysis, job.category)
         mask |= (warped.alpha > 0.5) & ~(analysis.face_mask | analysis.hair_mask | analysis.hands_mask)
         start = _with_garment(person_rgb, warped, mask, analysis, cut, job.category)
 
         # 4. SDXL inpainting + ControlNet OpenPose, at a working size SDXL likes
-        stage("diffusion")
-        generated = self._diffuse(job, opts, person, start, mask, analysis, progress)
+        stages.enter("diffusion")
+        generated = self._diffuse(job, opts, person, start, mask, analysis,
+                                  stages.steps(DIFFUSION_START, DIFFUSION_END))
 
         # 5. blend back into the original photo
-        stage("blend")
+        stages.enter("blend")
         result = blend_generated(person_rgb, generated, mask, start, warped.alpha > 0.5)
         result = restore_face(result, person_rgb, analysis.face_mask)
-        timings["blend"] = time.perf_counter() - clock
-        progress("blend", 1.0)
-        log.info("diffusion try-on %s", " ".join(f"{k}={v:.2f}s" for k, v in timings.items()))
+        log.info("diffusion try-on %s", stages.finish())
         return Image.fromarray(result, "RGB")
 
     # -- stages ------------------------------------------------------------------------------------
@@ -145,7 +111,7 @@ class DiffusionEngine:
 
     def _diffuse(
         self, job: TryOnJob, opts: DiffusionOptions, person: Image.Image, start: np.ndarray,
-        mask: np.ndarray, analysis: Any, progress: ProgressCallback,
+        mask: np.ndarray, analysis: Any, on_step: StepCallback,
     ) -> np.ndarray:
         from .pipeline import PROMPTS, InpaintRequest, working_size
 
@@ -158,27 +124,8 @@ class DiffusionEngine:
             prompt=PROMPTS[job.category],
         )
 
-        def on_step(done: int, total: int) -> None:
-            progress("diffusion", DIFFUSION_START + (DIFFUSION_END - DIFFUSION_START) * done / max(1, total))
-
         picture = self.runner(request, on_step, job.cancel)
         return np.asarray(picture.convert("RGB").resize(person.size, Image.Resampling.LANCZOS), dtype=np.uint8)
-
-    def _warm_up(self) -> None:
-        """One tiny call so the first shopper does not pay for CUDA kernel selection."""
-        from .options import parse_options as parse
-        from .pipeline import PROMPTS, InpaintRequest
-
-        size = (1024, 1024)  # the default output size: its kernels are the ones chosen now
-        request = InpaintRequest(
-            image=Image.new("RGB", size, (128, 128, 128)), mask=Image.new("L", size, 255),
-            control=Image.new("RGB", size), options=parse({"steps": 2, "strength": 1.0, "seed": 0}),
-            prompt=PROMPTS["upper"],
-        )
-        try:
-            self.runner(request, lambda done, total: None, threading.Event())
-        except Exception as exc:  # a failed warm-up is not worth refusing to start for
-            log.warning("diffusion warm-up failed: %s", exc)
 
 
 # -- helpers --------------------------------------------------------------------------------------

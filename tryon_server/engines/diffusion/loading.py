@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..gpu import missing_package
+
 log = logging.getLogger("tryon.engines.diffusion")
 
 SDXL_INPAINTING = "sdxl-inpainting"
@@ -71,9 +73,9 @@ def missing_weights_reason(models_dir: Path) -> str | None:
     """None when the required folders are present, else a sentence fragment naming what is
     missing and where to read how to fetch it (the caller adds the sentence around it)."""
     models_dir = Path(models_dir)
-    for package in ("torch", "diffusers", "transformers"):
-        if importlib.util.find_spec(package) is None:
-            return f"the {package} package is not installed; install with: pip install -e '.[diffusion]'"
+    missing = missing_package("torch", "diffusers", "transformers")
+    if missing:
+        return missing
     readme = models_dir / "README.md"
     inpainting = models_dir / SDXL_INPAINTING
     if not inpainting.is_dir():

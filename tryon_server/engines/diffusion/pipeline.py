@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from ...exceptions import Cancelled
-from ..gpu import OOM_SHRINK, StepCallback, forward_only, free_device_memory, retry_smaller_on_oom
+from ..gpu import OOM_SHRINK, StepCallback, check_request, forward_only, shrink_on_oom
 from .loading import LoadedModels
 from .options import DiffusionOptions
 
@@ -54,6 +54,10 @@ class InpaintRequest:
     negative_prompt: str = NEGATIVE_PROMPT
 
 
+# how each picture of a request is shrunk for the out-of-memory retry: mask and skeleton stay crisp
+_RESAMPLING = {"image": Image.Resampling.LANCZOS, "mask": Image.Resampling.NEAREST,
+               "control": Image.Resampling.NEAREST}
+
 def working_size(size: tuple[int, int], long_side: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """(w, h) with the given long side and the same aspect, each rounded to `multiple`."""
     w, h = size
@@ -78,20 +82,8 @@ class InpaintRunner:
     def __call__(self, request: InpaintRequest, on_step: StepCallback, cancel: threading.Event) -> Image.Image:
         size = request.image.size
         on_step = forward_only(on_step)
-
-        def run(working: tuple[int, int]) -> Image.Image:
-            if working == size:
-                return self._run(request, on_step, cancel)
-            shrunk = replace(
-                request,
-                image=request.image.resize(working, Image.Resampling.LANCZOS),
-                mask=request.mask.resize(working, Image.Resampling.NEAREST),
-                control=request.control.resize(working, Image.Resampling.NEAREST),
-            )
-            return self._run(shrunk, on_step, cancel).resize(size, Image.Resampling.LANCZOS)
-
-        # `free_device_memory` is looked up here, at call time, so a test can replace it
-        return retry_smaller_on_oom(run, size, working_size(size, int(max(size) * OOM_SHRINK)), free=free_device_memory)
+        return shrink_on_oom(request, size, working_size(size, int(max(size) * OOM_SHRINK)),
+                             lambda at: self._run(at, on_step, cancel), _RESAMPLING)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -114,12 +106,7 @@ class InpaintRunner:
         import torch
 
         # 1. check inputs
-        width, height = request.image.size
-        if width % 8 or height % 8 or request.mask.size != (width, height) or request.control.size != (width, height):
-            raise ValueError(f"inpainting inputs must share one size with sides divisible by 8, got "
-                             f"{request.image.size}, {request.mask.size}, {request.control.size}")
-        if cancel.is_set():
-            raise Cancelled("The try-on was cancelled.")
+        width, height = check_request("inpainting", (request.image, request.mask, request.control), cancel)
         opts = request.options
         total = opts.denoising_steps
 
