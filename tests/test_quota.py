@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests import test_engine_hosted as hosted
-from tests.conftest import new_token, wait_processing, wait_terminal
+from tests.conftest import LiveServer, new_token, wait_processing, wait_terminal
 from tests.doubles import InstantEngine
 from tests.test_engine_hosted import _clear_gates, fake, nowhere_real  # noqa: F401  (fixtures, by name)
 from tests.test_sessions import submit
@@ -26,6 +26,7 @@ from tryon_server.db import Database
 from tryon_server.engines.base import ProgressCallback, TryOnJob
 from tryon_server.events import SessionEvents
 from tryon_server.exceptions import InputRejected
+from tryon_server.expiry import expire_once
 from tryon_server.manager import SessionManager
 from tryon_server.metrics import Metrics
 from tryon_server.storage import Storage
@@ -187,9 +188,23 @@ def test_a_try_on_accepted_yesterday_that_fails_today_is_refunded_to_yesterday(s
         for sid in (running, yesterday, today):
             wait_terminal(c, sid)
         assert quota(c)["used"] == 0  # today's failure given back to today; yesterday's to yesterday
-        day = sqlite3.connect(live.state.settings.db_path).execute(
-            "SELECT day, used FROM quota_usage ORDER BY day").fetchall()
-        assert day == [(DAY, 1), (NEXT_DAY, 0)]
+        assert _quota_rows(live) == [(DAY, 1), (NEXT_DAY, 0)]
+        live.call(expire_once, live.state)  # a past day's count is of no more use: the expiry pass drops it
+        assert _quota_rows(live) == [(NEXT_DAY, 0)]
+
+
+def test_deleting_all_my_data_takes_the_counts_along(server_factory):
+    live = server_factory(InstantEngine, daily_quota=2)
+    with live.client(new_token(live)) as c:
+        wait_terminal(c, accepted(c))
+        assert [used for _, used in _quota_rows(live)] == [1]
+        assert c.delete("/api/tokens/current").status_code == 204
+    assert _quota_rows(live) == []
+
+
+def _quota_rows(live: LiveServer) -> list[tuple[str, int]]:
+    with sqlite3.connect(live.state.settings.db_path) as db:
+        return db.execute("SELECT day, used FROM quota_usage ORDER BY day").fetchall()
 
 
 def test_hosted_failures_are_refunded_unless_the_provider_refused_the_pictures(fake, server_factory):  # noqa: F811
