@@ -126,10 +126,6 @@ class _Slots:
             self.taken -= 1
 
 
-class _ClientGone(Exception):
-    """The estimate was dropped before it started: nobody is waiting for its answer."""
-
-
 async def _until_disconnected(request: Request) -> None:
     """Returns when the client closes its connection. The body has been read by now, so the
     next message the server has for this request is its disconnect."""
@@ -142,10 +138,10 @@ async def _run_while_connected(request: Request, state: AppState, job: Callable[
     when the client goes away first."""
     gone = threading.Event()
 
-    def unless_gone(engine: Engine) -> Estimate:
-        if gone.is_set():
-            raise _ClientGone
-        return job(engine)
+    def unless_gone(engine: Engine) -> Estimate | None:
+        # dropped before it started: None, not an exception, which would be logged as "never
+        # retrieved" when it reaches the runner's shielded future that nobody awaits any more
+        return None if gone.is_set() else job(engine)
 
     work = asyncio.ensure_future(state.runner.run(unless_gone, timeout_s=state.settings.inference_timeout_s))
     watch = asyncio.ensure_future(_until_disconnected(request))
@@ -156,12 +152,7 @@ async def _run_while_connected(request: Request, state: AppState, job: Callable[
         if not work.done():
             gone.set()  # left in the queue: it will not run
             work.cancel()
-    if work.cancelled():
-        return None
-    try:
-        return work.result()
-    except _ClientGone:
-        return None
+    return None if work.cancelled() else work.result()
 
 
 async def estimate(request: Request) -> Response:
