@@ -321,6 +321,32 @@ def test_a_big_page_finds_a_new_background_picture_by_walking_it_again_in_idle_t
     assert_button_on(page, "#ProductPhotoImg-7399")
 
 
+# Makes the page big (3000 more elements) before the content script's first detection (document_idle).
+MAKE_BIG_BEFORE_DETECTION = """document.addEventListener('DOMContentLoaded', () => {
+  const filler = document.createElement('div');
+  filler.innerHTML = '<span>·</span>'.repeat(3000);
+  document.body.appendChild(filler);
+});"""
+
+
+@pytest.mark.parametrize(("page_name", "image_path", "selector"), [
+    # only a CSS background: found by the walk in idle time that the first detection starts
+    ("bg-image.html", "/img/bg-shirt-1200.jpg", "#ProductPhotoImg-7301"),
+    # an <img> in an open shadow root: found by the first detection itself, no style read
+    ("shadow-gallery.html", "/img/shadow-dress-1200.jpg", "product-gallery img.slide.is-selected"),
+], ids=["background", "shadow-root"])
+def test_a_page_big_from_the_start_gets_its_button_without_a_full_walk_in_the_first_detection(
+        page, shop: ShopServer, page_name: str, image_path: str, selector: str) -> None:
+    # On a page of more than 1500 elements even the first detection reads no computed style of
+    # every element (issue 15: a detection stays under 15 ms): a background product photo gets its
+    # button once the idle walk is done, well within the 2.5 s a changed background may take.
+    page.add_init_script(MAKE_BIG_BEFORE_DETECTION)
+    page.goto(f"{shop.url}/{page_name}")
+    assert page.evaluate("document.getElementsByTagName('*').length") > 3000
+    wait_for_button(page, shop.url + image_path, timeout=2500)
+    assert_button_on(page, selector)
+
+
 # ---- pairing ----------------------------------------------------------------------------------------
 
 def test_pairing_from_the_server_page_stores_url_token_and_profile(page, browser: ExtensionBrowser, server_factory) -> None:

@@ -68,10 +68,12 @@
 
   // Finding CSS-background pictures and open shadow roots needs a walk over every element with its
   // computed style: the one cost of detection that grows with the page (about 2 ms per 1000
-  // elements). A page's first detection, and every one on a small page, walks it at once. On a big
-  // page the walk is then redone at most every SCAN_MS (and after a client-side navigation) in
-  // slices of SLICE_MS of idle time, and the detections in between use the last complete walk; the
-  // <img>s, the pictures that matter most, are always read fresh.
+  // elements, more on the first read of a page's styles). Every detection on a small page walks it
+  // at once. A big page is walked in slices of SLICE_MS of idle time only, first right after its
+  // first detection, then at most every SCAN_MS (and after a client-side navigation), and the
+  // detections in between use the last complete walk; a walk that finds new pictures or roots
+  // runs detection again. The <img>s, the pictures that matter most, are always read fresh, also
+  // those in open shadow roots, which the first detection finds without reading any style.
   const SCAN_MS = 2000;
   const SLICE_MS = 4;
   const BIG_PAGE_ELEMENTS = 1500;
@@ -132,17 +134,31 @@
     requestIdleCallback(scanSlice, { timeout: 500 });
   }
 
+  /** Every open shadow root, nested ones too, in tree order: no computed style read (a big page's first detection). */
+  function openShadowRoots() {
+    const roots = [];
+    for (let i = -1; i < roots.length; i += 1) {
+      for (const el of (i < 0 ? document : roots[i]).querySelectorAll("*")) if (el.shadowRoot) roots.push(el.shadowRoot);
+    }
+    return roots;
+  }
+
   /**
    * The elements that paint (or will paint, once their lazy-loader runs) a picture as their
    * background, and the open shadow roots (nested ones too; closed ones cannot be read).
    */
   function backgroundsAndRoots(fresh = false) {
     const now = performance.now();
-    if (fresh || scan.at === -Infinity || document.getElementsByTagName("*").length <= BIG_PAGE_ELEMENTS) {
+    if (fresh || document.getElementsByTagName("*").length <= BIG_PAGE_ELEMENTS) {
       const w = newWalk(now);
       advance(w, Infinity);
       scan = w;
       rescan = null;
+    } else if (scan.at === -Infinity) {
+      // A big page's first detection: its <img>s now (in the shadow roots too), its backgrounds
+      // once the idle walk started here has found them (then detection runs again).
+      scan = { at: now, backgrounds: [], roots: openShadowRoots() };
+      startRescan();
     } else if (!rescan && !rescanTimer) {
       // Something changed (that is why detection runs): walk again once the last walk is SCAN_MS old.
       rescanTimer = setTimeout(startRescan, Math.max(0, SCAN_MS - (now - scan.at)));
@@ -394,7 +410,8 @@
    * score parts, best first, and what each step cost (ms). Used by detectProduct() and, in DevTools
    * (the extension's content-script context), by people asking why a page got the button it got.
    * With `shortcut`, a page that cannot be a product page is not looked at any further; with
-   * `fresh`, the whole page is walked again now (what a page's first detection does).
+   * `fresh`, the whole page is walked again now, its styles included (what every detection of a
+   * page of up to 1500 elements does).
    */
   function explain(options) {
     return P.withMetaTags(() => reckon(options));
