@@ -115,10 +115,3 @@ def test_hands_stay_in_front_and_unchanged(engine):
     palms = cv2.erode(d.analysis.hands_mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     assert palms.sum() > 150
     assert np.abs(out - before)[palms].max(-1).max() <= 2
-
-
-def test_the_face_is_exactly_the_photo(engine):
-    d = dressed_person()
-    before = np.asarray(d.photo).astype(int)
-    out = try_on(engine, d, draw_top(), "upper", "face")
-    assert np.abs(out - before)[d.masks["face"]].max() <= 2

@@ -74,8 +74,23 @@ def test_real_photos_the_old_top_is_found_and_the_face_kept(name):
     assert share(parse.labels, an.face_mask, FACE) > 0.95
 
 
-def test_the_same_photo_gives_the_same_labels():
+def test_with_no_face_to_learn_from_the_fallback_skin_is_a_skin_tone():
+    # a back view or a tiny face: the fallback was built with lightness 0 and came out black,
+    # which painted a bare torso near black
     d = dressed_person()
-    a = parse_person(np.asarray(d.photo), d.analysis).labels
-    b = parse_person(np.asarray(d.photo), d.analysis).labels
-    assert np.array_equal(a, b)
+    d.analysis.face_mask = np.zeros_like(d.analysis.face_mask)
+    parse = parse_person(np.asarray(d.photo), d.analysis)
+    r, g, b = parse.skin_rgb
+    assert r > 140 and r > g > b
+
+
+def test_repainting_never_touches_the_face_even_when_asked_to():
+    from tryon_server.vision.compose import remove_garment
+
+    d = dressed_person()
+    photo = np.asarray(d.photo)
+    parse = parse_person(photo, d.analysis)
+    everything = np.ones(d.analysis.face_mask.shape, bool)
+    out = remove_garment(photo, parse, everything, d.analysis.person_mask, d.analysis.shoulder_width)
+    assert np.array_equal(out[d.masks["face"]], photo[d.masks["face"]])
+    assert (out[d.masks["top"]] != photo[d.masks["top"]]).any()  # and it did repaint the rest

@@ -51,7 +51,7 @@ class ClassicEngine:
         self.settings = settings
         self.analyzer = PersonAnalyzer(cache_size=cache_size)
         self._garments: OrderedDict[tuple[str, str], GarmentCutout] = OrderedDict()
-        self._garment_cache_size = cache_size
+        self._cache_size = cache_size
         self._parses: OrderedDict[tuple[str, str], PersonParse] = OrderedDict()
 
     def load(self) -> None:
@@ -70,7 +70,7 @@ class ClassicEngine:
             return hit
         cut = cut_out(garment, category)
         self._garments[key] = cut
-        while len(self._garments) > self._garment_cache_size:
+        while len(self._garments) > self._cache_size:
             self._garments.popitem(last=False)
         return cut
 
@@ -84,7 +84,7 @@ class ClassicEngine:
         parse = parse_person(person, analysis)
         if key:
             self._parses[cache_key] = parse
-            while len(self._parses) > self._garment_cache_size:
+            while len(self._parses) > self._cache_size:
                 self._parses.popitem(last=False)
         return parse
 

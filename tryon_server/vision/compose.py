@@ -20,7 +20,7 @@ import numpy as np
 
 from .blend import blend_garment, feather, restore_face
 from .garment import GarmentCutout
-from .parsing import FACE, HAIR, SKIN, UPPER, PersonParse
+from .parsing import DRESS, FACE, HAIR, SKIN, UPPER, PersonParse
 from .person import PersonAnalysis
 from .regions import hip_line_below
 from .warp import WarpedGarment
@@ -45,7 +45,9 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
     box = (slice(max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)),
            slice(max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)))
     cover = cv2.dilate(area[box].astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
-    cover &= ~np.isin(parse.labels[box], (FACE, HAIR))
+    # the face and the hair are never repainted, not even by the soft edge around the area
+    kept = np.isin(parse.labels[box], (FACE, HAIR))
+    cover &= ~kept
     skin_area = cover & parse.body[box]
     if covered is not None:
         # (only below the hips: above them a sliver between a collar and the neck is skin)
@@ -57,7 +59,7 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
                                 cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
         skin_area &= ~(bare & ~wide)
     back_area = cover & ~skin_area
-    crop = person_rgb[box].astype(np.float32)
+    crop: np.ndarray = person_rgb[box].astype(np.float32)
 
     f = 4
     size = (max(1, w // f), max(1, h // f))
@@ -70,11 +72,11 @@ def remove_garment(person_rgb: np.ndarray, parse: PersonParse, area: np.ndarray,
         small = cv2.resize(person_rgb, size, interpolation=cv2.INTER_AREA)
         plate = cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA)
         plate_crop = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR)[box].astype(np.float32)
-        a = _soft_cover(back_area)
+        a = _soft_cover(back_area) * (~kept)[:, :, None].astype(np.float32)
         crop = plate_crop * a + crop * (1.0 - a)
     if skin_area.any():
         skin = _skin_colours(person_rgb, parse, scale, (f, size))[box]
-        a = _soft_cover(skin_area)
+        a = _soft_cover(skin_area) * (~kept)[:, :, None].astype(np.float32)
         crop = skin * a + crop * (1.0 - a)
     out = person_rgb.copy()
     out[box] = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
@@ -142,7 +144,9 @@ def front_of_garment(analysis: PersonAnalysis, parse: PersonParse, warped: Warpe
         forearms &= warped.sleeve_alpha < 0.5
     protect |= forearms
     if category == "lower":
-        protect |= np.isin(parse.labels, (UPPER,))
+        # the kept top, or a kept dress's bodice, is worn over new trousers
+        rows = np.arange(parse.labels.shape[0])[:, None]
+        protect |= (parse.labels == UPPER) | ((parse.labels == DRESS) & (rows < parse.hip_y))
     return protect
 
 

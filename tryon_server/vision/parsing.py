@@ -163,7 +163,9 @@ def _skin_model(lab: np.ndarray, face: np.ndarray) -> tuple[np.ndarray | None, n
     core = cv2.erode(face.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     px = lab[core]
     if len(px) < 12:
-        return None, np.eye(2, dtype=np.float32), (0.0, 1.0)
+        # no face to learn from (a back view, a tiny face): a mid skin lightness, so the
+        # fallback colour is a skin tone and not black
+        return None, np.eye(2, dtype=np.float32), (170.0, 12.0)
     lo, hi = np.percentile(px[:, 0], [20, 90])
     px = px[(px[:, 0] >= lo) & (px[:, 0] <= hi)]
     ab = px[:, 1:]

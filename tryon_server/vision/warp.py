@@ -607,8 +607,13 @@ class ArmPolyline:
         return segs
 
     def _normal(self, d: np.ndarray) -> np.ndarray:
-        n = np.array([-d[1], d[0]])
-        return n if np.dot(n, self.outward) >= 0 else -n
+        """The normal of bone direction `d` on the arm's outer side. The side is chosen once,
+        on the upper arm: a forearm folded up across the body keeps the same handedness, so the
+        sleeve's edges do not cross at the elbow."""
+        a, d0, _ = self._segments()[0]
+        n0 = np.array([-d0[1], d0[0]])
+        hand = 1.0 if np.dot(n0, self.outward) >= 0 else -1.0
+        return hand * np.array([-d[1], d[0]])
 
     def along(self, p: np.ndarray) -> float:
         """Length along the upper arm (from the shoulder joint) of `p`'s projection."""
@@ -642,12 +647,13 @@ def _arm_polyline(analysis: PersonAnalysis, side: str) -> ArmPolyline:
     sign = -1.0 if side == "l" else 1.0
     across = _unit(b.sh_r - b.sh_l)
     down = _unit(b.hip_mid - b.sh_mid)
+    reach = max(b.sw, 8.0)  # a few px at least, so the bones never vanish
     if elbow is None:
-        elbow = joint + _rot(down, -sign * np.deg2rad(12)) * 0.8 * b.sw
+        elbow = joint + _rot(down, -sign * np.deg2rad(12)) * 0.8 * reach
+    if float(np.linalg.norm(elbow - joint)) < 1.0:
+        elbow = joint + down * 0.8 * reach
     if wrist is None:
         wrist = elbow + (elbow - joint) * 0.9
-    if float(np.linalg.norm(elbow - joint)) < 1.0:
-        elbow = joint + down * 0.8 * b.sw
     return ArmPolyline(np.array([joint, elbow, wrist], float), across * sign)
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 from ...vision.blend import restore_face
 from ...vision.compose import compose
 from ...vision.garment import cut_out
-from ...vision.parsing import parse_person
+from ...vision.parsing import PersonParse, parse_person
 from ...vision.person import P
 from ...vision.regions import garment_region_mask
 from ...vision.warp import warp_garment
@@ -72,14 +72,15 @@ class DiffusionEngine(GPUEngine):
 
         # 2. parsing -> the inpainting mask
         stages.enter("parsing")
-        mask = self._inpaint_mask(person_rgb, analysis, job.category)
+        parse = parse_person(person_rgb, analysis)
+        mask = person_inpaint_mask(person_rgb, analysis, job.category, self.models.segformer, parse=parse)
 
         # 3. the garment, cut out and warped onto the body
         stages.enter("warp")
         cut = cut_out(job.garment, job.category)
         warped = warp_garment(cut, analysis, job.category)
         mask |= (warped.alpha > 0.5) & ~(analysis.face_mask | analysis.hair_mask | analysis.hands_mask)
-        start = _with_garment(person_rgb, warped, mask, analysis, cut, job.category)
+        start = _with_garment(person_rgb, warped, mask, analysis, parse, cut, job.category)
 
         # 4. SDXL inpainting + ControlNet OpenPose, at a working size SDXL likes
         stages.enter("diffusion")
@@ -94,9 +95,6 @@ class DiffusionEngine(GPUEngine):
         return Image.fromarray(result, "RGB")
 
     # -- stages ------------------------------------------------------------------------------------
-
-    def _inpaint_mask(self, person_rgb: np.ndarray, analysis: Any, category: str) -> np.ndarray:
-        return person_inpaint_mask(person_rgb, analysis, category, self.models.segformer)
 
     def _control_image(self, person: Image.Image, analysis: Any, size: tuple[int, int]) -> Image.Image:
         from .openpose import render_openpose
@@ -131,12 +129,15 @@ class DiffusionEngine(GPUEngine):
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, parser: Any | None = None) -> np.ndarray:
+def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, parser: Any | None = None,
+                        parse: PersonParse | None = None) -> np.ndarray:
     """Bool HxW: the area a GPU engine repaints for `category` on this photo, from our parsing
     (the optional Segformer `parser` when loaded), dilated a little, never face, hair or hands.
     Both GPU engines call this one function, so a better parser improves both."""
     # what the pose says the garment covers, and the clothes our parser sees there now
-    region = garment_region_mask(analysis, category) | parse_person(person_rgb, analysis).replace_area(category)
+    if parse is None:
+        parse = parse_person(person_rgb, analysis)
+    region = garment_region_mask(analysis, category) | parse.replace_area(category)
     labels = parser.parse(person_rgb) if parser is not None else None
     hip_y = float(np.mean(analysis.landmarks[[P.LEFT_HIP, P.RIGHT_HIP], 1]))
     dilate = max(2, int(round(0.012 * max(analysis.size))))
@@ -146,12 +147,11 @@ def person_inpaint_mask(person_rgb: np.ndarray, analysis: Any, category: str, pa
     )
 
 
-def _with_garment(person_rgb: np.ndarray, warped: Any, mask: np.ndarray, analysis: Any, cut: Any,
-                  category: str) -> np.ndarray:
+def _with_garment(person_rgb: np.ndarray, warped: Any, mask: np.ndarray, analysis: Any, parse: PersonParse,
+                  cut: Any, category: str) -> np.ndarray:
     """The diffusion's starting image: the classic engine's picture (the old garment taken off
     over the whole masked area, the warped garment laid on, lit and shaded like the photo), so
     the old garment's colour never leaks into what the model repaints."""
-    parse = parse_person(person_rgb, analysis)
     return compose(person_rgb, analysis, parse, cut, warped, category, extra_replace=mask & (warped.alpha < 0.5))
 
 
