@@ -33,7 +33,10 @@ from tryon_server.storage import Storage
 
 # the injected clock: a minute before the coming midnight UTC, then just after it (days of the
 # real calendar, since the server's start-up expiry pass forgets the counts of past days by it)
-_TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+# A day a month ahead, not today: a server's start-up expiry pass runs on the real clock and
+# drops the counts of days before the real today, so a run that crossed midnight UTC lost the
+# counts of an injected "today" that had become yesterday (seen at 00:05 UTC).
+_TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=30)
 LATE_EVENING = (_TODAY + timedelta(hours=23, minutes=59)).timestamp()
 NEXT_MORNING = (_TODAY + timedelta(days=1, seconds=1)).timestamp()
 DAY, NEXT_DAY, DAY_AFTER = (f"{_TODAY + timedelta(days=n):%Y-%m-%d}" for n in range(3))
