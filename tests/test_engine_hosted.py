@@ -39,9 +39,10 @@ from tryon_server.engines.hosted import limiter
 from tryon_server.exceptions import ProviderBusy
 
 # arrival times at the fake carry the loopback, connect and thread hand-over delays of a busy
-# 2-core machine (seen up to ~40 ms on one request, the next one then on time); spacing is checked
-# to within this, far from the ~0 s gaps of calls that are not spaced at all
-JITTER_S = 0.05
+# 2-core machine (seen up to ~40 ms on one request, the next one then on time, and 52 ms in a
+# full CI run); spacing is checked to within this, far from the ~0 s gaps of calls that are not
+# spaced at all
+JITTER_S = 0.1
 KEYS = {"FASHN_API_KEY": "fashn-test-key", "OPENAI_API_KEY": "openai-test-key", "GEMINI_API_KEY": "gemini-test-key"}
 RESULT_SIZE = (96, 128)
 
@@ -465,12 +466,12 @@ def test_the_limiter_spaces_and_caps_a_burst_measured_at_the_provider(fake):
 
 
 def test_a_429_burst_keeps_the_limits_and_holds_everyone_for_the_hint(fake, quick_backoff):
-    """Six callers (3 at a time, 200 ms apart) meet three 429s, one with Retry-After: 1: nobody
+    """Six callers (3 at a time, 300 ms apart) meet three 429s, one with Retry-After: 1: nobody
     calls the model again before that second has passed, and the spacing and concurrency hold
     throughout."""
     fake.work_s = 0.1
     fake.queue("/v1/images/edits", too_many({"Retry-After": "1"}), too_many(), too_many())
-    gate = limiter.Gate(limiter.Limit(concurrency=3, spacing_s=0.2))
+    gate = limiter.Gate(limiter.Limit(concurrency=3, spacing_s=0.3))
     client = httpx.Client(base_url=fake.url)
     cancel = threading.Event()
     results: list[int] = []
@@ -482,9 +483,9 @@ def test_a_429_burst_keeps_the_limits_and_holds_everyone_for_the_hint(fake, quic
         t.join(30)
     calls = fake.hits("/v1/images/edits")
     assert results == [200] * 6 and len(calls) == 9
-    assert fake.max_in_flight <= 3 and min(gaps(calls)) >= 0.2 - JITTER_S
+    assert fake.max_in_flight <= 3 and min(gaps(calls)) >= 0.3 - JITTER_S
     # the first answer was the one with the hint, back at once: every other call waited it out,
-    # including the two whose turns (0.2 s and 0.4 s) had been given out before it came
+    # including the two whose turns (0.3 s and 0.6 s) had been given out before it came
     later = [c.at - calls[0].at for c in calls[1:]]
     assert min(later) >= 1.0, later
 
