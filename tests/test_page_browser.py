@@ -173,7 +173,7 @@ def test_whole_flow_profile_tryon_progress_result_archive_delete(server_factory,
     tile = page.locator(f'.tile[data-session-id="{session_id}"]')
     expect(tile).to_be_visible()
     expect(tile).to_contain_text("Kept")
-    assert tile.locator("img").evaluate("img => img.complete && img.naturalWidth") > 0
+    assert tile.locator(".tile-open img").evaluate("img => img.complete && img.naturalWidth") > 0
     tile.get_by_role("button", name="Unkeep").click()  # un-keep from the archive: an expiry time shows again
     expect(tile.locator(".tile-expiry")).to_contain_text("Deletes")
     tile.get_by_role("button", name="Open").click()

@@ -35,6 +35,12 @@ class EngineOptions(BaseModel):
     fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
 
 
+METADATA_HELP = ("What the client knows about the product, as a JSON object of at most 16 KB. The page and the "
+                 "extension show these keys when present: `title` (at most 300 characters), `shop` (120), `brand` "
+                 "(120), `price` (text of at most 40 characters as the shop shows it, or a number) and `currency` "
+                 "(10, e.g. EUR); each is non-blank text, else 422. Other keys are kept as sent.")
+
+
 class SessionCreateJson(BaseModel):
     """JSON form of POST /api/tryon/sessions (for clients that send a garment URL)."""
 
@@ -44,7 +50,7 @@ class SessionCreateJson(BaseModel):
     garment_url: HttpUrl
     category: Category = "upper"
     page_url: str | None = Field(None, max_length=2048)
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Field(None, description=METADATA_HELP)
     options: EngineOptions | None = None
 
 
@@ -99,7 +105,7 @@ class SessionOut(BaseModel):
     source_url: str | None
     page_url: str | None
     profile_id: str | None
-    metadata: dict[str, Any] | None
+    metadata: dict[str, Any] | None = Field(description=METADATA_HELP)
     error: str | None
     error_code: str | None
     created_at: str

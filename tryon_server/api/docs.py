@@ -98,7 +98,7 @@ def openapi_document() -> dict[str, Any]:
             "garment_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
             "category": {"type": "string", "enum": list(CATEGORIES), "default": "upper"},
             "page_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
-            "metadata": {"type": "string", "description": "A JSON object, as text (at most 16 KB)."},
+            "metadata": {"type": "string", "description": f"As JSON text. {schemas.METADATA_HELP}"},
             "options": {"type": "string", "description": "EngineOptions as JSON text."},
         },
         "allOf": [{"oneOf": [{"required": ["person"]}, {"required": ["profile_id"]}]},
