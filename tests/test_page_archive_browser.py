@@ -229,4 +229,13 @@ def test_compare_two_to_four_tryons_side_by_side_at_one_scale(server_factory, br
     expect(dialog).to_be_visible()
     newest_first = [made[i]["session_id"] for i in (4, 2, 1, 0)]
     assert [f.get_attribute("data-session-id") for f in dialog.locator(".sbs-item").all()] == newest_first
+    page.keyboard.press("Escape")
+
+    # a ticked try-on deleted from its tile is no longer counted
+    page.get_by_role("checkbox", name="Compare Fifth").check()
+    expect(bar).to_contain_text("1 chosen")
+    page.get_by_role("button", name="Delete Fifth").click()
+    page.get_by_role("button", name="Delete try-on").click()
+    expect(tile_of(page, made[4])).to_have_count(0)
+    expect(bar).to_contain_text("Tick 2 to 4")
     assert [p for p in problems if "Failed to load resource" not in p] == []
