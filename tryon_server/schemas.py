@@ -83,6 +83,16 @@ class ProfileOut(BaseModel):
     photo_url: str
     created_at: str
     measurements: dict[str, Any] | None = None
+    tryon_count: int = Field(ge=0, description="Try-ons made from this profile's photo (any status); deleting the "
+                             "profile deletes them too.")
+    kept_count: int = Field(ge=0, description="How many of those are kept; they are deleted with the profile too.")
+
+
+class ProfileHeight(BaseModel):
+    """PATCH /api/profiles/{id}: add, change or (null) remove the height a size estimate needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    height_cm: float | None = Field(ge=50, le=250, description="Your height in centimetres, or null to remove it.")
 
 
 class ProfileList(BaseModel):
@@ -137,6 +147,9 @@ class Health(BaseModel):
     licence: str | None = Field(None, description="Terms of the engine's model weights, when they have any to show.")
     photos_sent_to: str | None = Field(None, description="With a hosted engine, a sentence naming the provider that "
                                        "receives the photos; null when they never leave this machine.")
+    photo_needs: dict[str, str] = Field(description="What must be in a photo of yourself, by use: `upper`, "
+                                        "`lower`, `dress` and `size` (a size estimate), e.g. \"shoulders to knees\". "
+                                        "The server's own refusals use the same words.")
     detail: str | None = None
 
 
