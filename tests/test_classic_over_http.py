@@ -98,3 +98,17 @@ def test_an_engine_without_its_own_person_analysis_stores_the_photo_unchecked(se
     with live.client(new_token(live)) as c:
         r = c.post("/api/profiles", files={"photo": ("top.png", image_bytes(draw_top()), "image/png")})
     assert r.status_code == 201, r.text
+
+
+def test_a_profile_photo_whose_check_breaks_is_stored_unchecked_not_lost(server_factory, monkeypatch):
+    live = server_factory()
+    engine = live.call(live.state.runner.run, lambda e: e, 30)
+
+    def broken(pixels, key=None):
+        raise RuntimeError("a MediaPipe graph failed")
+
+    monkeypatch.setattr(engine.analyzer, "analyze", broken)
+    with live.client(new_token(live)) as c:
+        r = c.post("/api/profiles", files={"photo": ("g.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg")})
+        assert r.status_code == 201, r.text
+        assert len(c.get("/api/profiles").json()["items"]) == 1

@@ -8,6 +8,7 @@ photo's hash at the size a try-on uses by default, so that first try-on skips it
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import uuid
@@ -29,6 +30,7 @@ from ..state import AppState, get_state
 from ..uploads import clean_upload, read_file_field, read_form, read_json, text_field
 from .body import AnalysisSlots, run_while_connected
 
+log = logging.getLogger("tryon.profiles")
 MAX_NAME = 80
 CHECK_BUSY = "The server is busy checking other photos; try again in a few seconds."
 
@@ -52,6 +54,8 @@ def _check_on_inference_thread(engine: Engine, stored: bytes, sha256: str) -> bo
         if err.code == "no_person":  # the try-on's sentence says "the photo"; here it is "this photo"
             raise InputRejected(PROFILE_NO_PERSON, code="no_person") from None
         raise
+    except Exception:  # the check failing is no reason to lose the photo: the try-on judges it
+        log.exception("checking a profile photo failed; it is stored unchecked")
     return True
 
 
