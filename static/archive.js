@@ -26,11 +26,16 @@ async function loadArchivePage() {
   renderArchive();
 }
 
-/** Loads the archive again: from its first page, or (stay) the page shown. */
+/** Loads the archive again: from its first page, or (stay) the page shown. The try-ons chosen
+ *  for comparison that the server no longer has (deleted with their profile, in another tab) are
+ *  let go, so the count under the archive is what "Compare" will show. */
 export async function refreshArchive({ stay = false } = {}) {
   if (!stay) state.archive = emptyArchive();
   try {
     await loadArchivePage();
+    // those on the page shown are there; one on another page is asked for
+    const shown = new Set(state.archive.items.map((s) => s.session_id));
+    if ((await refreshChosen([...chosen.keys()].filter((id) => !shown.has(id)))).length) renderArchive();
   } catch (err) {
     $("archive-note").textContent = errorText(err);
   }
@@ -174,16 +179,28 @@ function clearChosen() {
   renderArchive();
 }
 
-/** Opens the side-by-side view with the chosen try-ons as the server has them now: a profile
- *  or a try-on deleted elsewhere (the stage, another tab) since it was ticked is left out. */
-async function compareChosen(button) {
-  const fresh = await Promise.all([...chosen.keys()].map((id) => api.getSession(id).catch((err) => {
+/** Asks the server for these chosen try-ons: fresh copies of those it has (their signed links
+ *  renewed; the order chosen stays), the rest let go. Returns the ids let go. */
+async function refreshChosen(ids) {
+  const fresh = await Promise.all(ids.map((id) => api.getSession(id).catch((err) => {
     if (err.status === 404) return null;
     throw err;
   })));
-  const gone = [...chosen.keys()].filter((_, i) => !fresh[i]);
+  const gone = ids.filter((_, i) => !fresh[i]);
   for (const id of gone) chosen.delete(id);
-  for (const session of fresh) if (session) chosen.set(session.session_id, session);
+  for (const session of fresh) if (session && chosen.has(session.session_id)) chosen.set(session.session_id, session);
+  return gone;
+}
+
+/** Forgets the try-ons chosen for comparison (all data deleted). */
+export function forgetChosen() {
+  chosen.clear();
+}
+
+/** Opens the side-by-side view with the chosen try-ons as the server has them now: a profile
+ *  or a try-on deleted elsewhere (the stage, another tab) since it was ticked is left out. */
+async function compareChosen(button) {
+  const gone = await refreshChosen([...chosen.keys()]);
   renderArchive();
   if (chosen.size < 2) {
     toast(`${gone.length === 1 ? "One of them was" : "Some of them were"} deleted meanwhile: tick at least two.`);
