@@ -154,7 +154,8 @@ function renderCompareBar() {
   const profile = chosenProfile();
   const latest = $("compare-latest");
   latest.hidden = count > 0 || total < 2 || !profile;
-  latest.textContent = `Latest of ${profile?.name || "your photo"}`;
+  // a long name is cut with an ellipsis (the span), not folded onto three lines
+  latest.replaceChildren(h("span", { class: "compare-latest-label" }, `Latest of ${profile?.name || "your photo"}`));
 }
 
 function chosenProfile() {

@@ -32,9 +32,11 @@ function figure(session) {
       session.garment_image_url && h("img", { class: "sbs-garment", src: session.garment_image_url, alt: "" }),
       h("span", { class: "sbs-text" },
         product.page
-          ? h("a", { class: "sbs-title", href: product.page.href, target: "_blank", rel: "noopener noreferrer" },
-              product.label, h("span", { "aria-hidden": "true" }, " ↗"))
-          : h("span", { class: "sbs-title" }, product.label),
+          ? h("a", {
+              class: "sbs-title", href: product.page.href, target: "_blank", rel: "noopener noreferrer",
+              title: `${product.label}: the product page at ${product.shop} (new tab)`, // a long title is cut to two lines
+            }, product.label, h("span", { "aria-hidden": "true" }, " ↗"))
+          : h("span", { class: "sbs-title", title: product.label }, product.label),
         details && h("span", { class: "sbs-details" }, details),
         // the category, unless the title line already is it
         h("span", { class: "sbs-when" }, product.title ? `${categoryName(session.category)} · ${when}` : when))));

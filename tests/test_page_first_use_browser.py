@@ -89,6 +89,7 @@ def test_deleting_a_profile_says_its_tryons_go_too_with_the_count_and_the_archiv
     page.locator(".profile", has_text="Grace").get_by_role("button", name="Delete").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
+    expect(page.get_by_role("dialog", name="Delete the photo “Grace”?")).to_be_visible()  # which of the two
     expect(dialog.locator("#confirm-text")).to_have_text(
         "The photo and all 3 try-ons made with it (1 of them kept) are deleted from this computer. "
         "This cannot be undone.")

@@ -7,11 +7,14 @@ import json
 from functools import partial
 
 import pytest
+from PIL import Image
 
 from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
 from tryon_server.auth import hash_token
+from tryon_server.engines.base import ProgressCallback, TryOnJob
+from tryon_server.exceptions import InputRejected
 
 PHOTO = {"photo": ("me.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg")}
 
@@ -68,21 +71,34 @@ def test_a_height_patch_is_refused_as_nan_not_json_another_tokens_or_unknown(ser
         assert c.get(url).json()["height_cm"] is None
 
 
+class RefusesTrousers(InstantEngine):
+    """Refuses every pair of trousers (a final failure, no retry): a failed try-on at once."""
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        if job.category == "lower":
+            raise InputRejected("Your legs are not all in the photo.", code="missing_body_parts")
+        return super().run(job, progress)
+
+
 def test_a_profile_counts_the_tryons_its_deletion_takes_kept_ones_included(server_factory):
-    live = server_factory(InstantEngine)
+    live = server_factory(RefusesTrousers)
     with live.client(new_token(live)) as c:
         mine = c.post("/api/profiles", files=PHOTO).json()
         other = c.post("/api/profiles", files=PHOTO).json()
         assert (mine["tryon_count"], mine["kept_count"]) == (0, 0)
         made = []
-        for profile in (mine, mine, mine, other):
-            r = c.post("/api/tryon/sessions", data={"profile_id": profile["profile_id"]},
+        for profile, category in ((mine, "upper"), (mine, "upper"), (mine, "upper"), (other, "upper"), (mine, "lower")):
+            r = c.post("/api/tryon/sessions", data={"profile_id": profile["profile_id"], "category": category},
                        files={"garment": ("top.png", image_bytes(draw_top()), "image/png")})
-            made.append(wait_terminal(c, r.json()["session_id"])["session_id"])
-        assert c.post(f"/api/tryon/sessions/{made[0]}/keep", json={"keep": True}).status_code == 200
+            made.append(wait_terminal(c, r.json()["session_id"]))
+        assert [s["status"] for s in made] == ["completed"] * 4 + ["failed"]
+        made_ids = [s["session_id"] for s in made]
+        assert c.post(f"/api/tryon/sessions/{made_ids[0]}/keep", json={"keep": True}).status_code == 200
+        # the failed one is not counted: the archive never shows it, and the page's "all 3 try-ons"
+        # must be the three the shopper sees there
         counted = {p["profile_id"]: (p["tryon_count"], p["kept_count"]) for p in c.get("/api/profiles").json()["items"]}
         assert counted == {mine["profile_id"]: (3, 1), other["profile_id"]: (1, 0)}
         assert c.get(f"/api/profiles/{mine['profile_id']}").json()["tryon_count"] == 3
-        # and the deletion takes exactly those, the kept one too
+        # and the deletion takes those, the kept one and the failed one too
         assert c.delete(f"/api/profiles/{mine['profile_id']}").status_code == 204
-        assert [c.get(f"/api/tryon/sessions/{s}").status_code for s in made] == [404, 404, 404, 200]
+        assert [c.get(f"/api/tryon/sessions/{s}").status_code for s in made_ids] == [404, 404, 404, 200, 404]

@@ -15,19 +15,22 @@ INSERT INTO profiles (id, owner, name, height_cm, photo_key, photo_sha256, creat
 VALUES (:id, :owner, :name, :height_cm, :photo_key, :photo_sha256, :now);
 
 -- name: get_profile
--- with how many try-ons were made from it, and how many of those are kept: deleting the profile
--- deletes them all, and the page says so, with the numbers, before it does
+-- with how many finished try-ons were made from it (those the archive lists: a failed one is never
+-- shown, so a count with it would not match what the shopper sees) and how many of those are kept:
+-- deleting the profile deletes them all, and the page says so, with the numbers, before it does
 SELECT profiles.*,
-       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
        (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
-                                        AND s.kept = 1) AS kept_count
+                                        AND s.status = 'completed') AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.status = 'completed' AND s.kept = 1) AS kept_count
 FROM profiles WHERE id = :id AND owner = :owner;
 
 -- name: list_profiles
 SELECT profiles.*,
-       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
        (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
-                                        AND s.kept = 1) AS kept_count
+                                        AND s.status = 'completed') AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.status = 'completed' AND s.kept = 1) AS kept_count
 FROM profiles WHERE owner = :owner ORDER BY created_at DESC, id;
 
 -- name: set_profile_height
