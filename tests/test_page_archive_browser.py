@@ -139,6 +139,13 @@ def test_compare_two_to_four_tryons_side_by_side_at_one_scale(server_factory, br
     compare = page.get_by_role("button", name="Compare side by side")
     expect(bar).to_contain_text("Tick 2 to 4 try-ons")
     expect(compare).to_be_disabled()
+    # on a phone too each of the bar's buttons is one line, not a pill folded onto three
+    page.set_viewport_size(PHONE)
+    expect(page.get_by_role("button", name="Latest of Grace")).to_be_visible()
+    folded = page.evaluate("""() => [...document.querySelectorAll('#compare-bar button')]
+        .filter((b) => b.offsetParent && b.getBoundingClientRect().height > 40).map((b) => b.textContent)""")
+    assert folded == [], f"folded onto more than one line at 390 px: {folded}"
+    page.set_viewport_size(DESKTOP)
 
     # two, ticked from the keyboard: the bar counts them and the view shows exactly those two
     page.get_by_role("checkbox", name="Compare Striped Breton Tee").focus()

@@ -276,6 +276,13 @@ def test_height_added_later_a_stale_message_cleared_and_compact_profile_cards(
         page.wait_for_timeout(150)
         heights = [round(c.bounding_box()["height"]) for c in page.locator(".profile").all()]
         assert max(heights) <= 100, f"profile cards at {viewport['width']} px are {heights} px tall"
+        # the name has room: "Use this photo" is one line, neither folded nor cut beside the buttons (one
+        # card has three)
+        folded = page.evaluate("""() => [...document.querySelectorAll('.profile-meta > :nth-child(2)')]
+            .filter((el) => el.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(el).lineHeight)
+                || el.scrollWidth > el.clientWidth + 1)
+            .map((el) => el.closest('.profile').querySelector('.profile-name').textContent)""")
+        assert folded == [], f"at {viewport['width']} px the second line folds on {folded}"
         top = page.locator("#profiles-section").bounding_box()["y"]
         garment = page.locator("#tryon-section").bounding_box()["y"]
         assert garment - top < 700, f"step 2 starts {garment - top:.0f} px below step 1 with five photos"
