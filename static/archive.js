@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, busy, formatTime, fromNow, h, toast } from "./dom.js";
 import { errorText } from "./errors.js";
-import { categoryName, productOf } from "./product.js";
+import { categoryName, productOf, productTitle } from "./product.js";
 import { MAX_COMPARE, openSideBySide } from "./sidebyside.js";
 import { emptyArchive, state } from "./state.js";
 import { deleteSession, showResult, toggleKeep } from "./tryon.js";
@@ -67,13 +67,7 @@ function renderTile(session) {
     ? h("span", { class: "tile-expiry kept" }, "✓ Kept")
     : h("span", { class: "tile-expiry", title: `Deletes itself ${fromNow(session.expires_at)}` },
         `Deletes ${formatTime(session.expires_at)}`);
-  const title = product.page
-    ? h("a", {
-        class: "tile-title", href: product.page.href, target: "_blank", rel: "noopener noreferrer",
-        title: `Open the product page at ${product.shop} (new tab)`,
-      }, product.title || "Product page", h("span", { "aria-hidden": "true" }, " ↗"))
-    : product.title && h("span", { class: "tile-title" }, product.title);
-  const shopLine = [product.shop, product.price].filter(Boolean).join(" · ");
+  const title = productTitle(product, "tile-title", product.title || (product.page ? "Product page" : ""));
   const picked = chosen.has(session.session_id);
   return h("li", { class: "tile", dataset: { sessionId: session.session_id } },
     // the picture opens it too, for the mouse; the "Open" button is the labelled control
@@ -86,7 +80,7 @@ function renderTile(session) {
       })),
     h("div", { class: "tile-meta" },
       title,
-      shopLine && h("span", { class: "tile-shop" }, shopLine),
+      product.details && h("span", { class: "tile-shop" }, product.details),
       h("span", { class: "tile-when" },
         h("span", { class: "chip" }, categoryName(session.category)),
         h("span", { class: "tile-date" }, when)),
