@@ -89,8 +89,9 @@ class ProfileOut(BaseModel):
     photo_url: str
     created_at: str
     measurements: dict[str, Any] | None = None
-    tryon_count: int = Field(ge=0, description="Finished try-ons made from this profile's photo (those the archive "
-                             "lists); deleting the profile deletes them too, and any failed or unfinished ones.")
+    tryon_count: int = Field(ge=0, description="Try-ons made from this profile's photo, finished (those the archive "
+                             "lists) or still running; deleting the profile deletes them too, and any failed ones "
+                             "(not counted).")
     kept_count: int = Field(ge=0, description="How many of those are kept; they are deleted with the profile too.")
 
 

@@ -138,7 +138,7 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"application/json": {"schema": _ref("ProfileHeight")}}},
                       "responses": {"200": _json("ProfileOut"), **common, **_errors(400, 404, 422)}},
             "delete": {"summary": "Delete a profile, its photo and the try-ons made from it (kept ones too: "
-                                  "`tryon_count` says how many finished ones; failed ones go too).",
+                                  "`tryon_count` says how many, failed ones not counted).",
                        "security": BEARER,
                        "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
         "/api/tryon/sessions": {"post": {
