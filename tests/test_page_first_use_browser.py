@@ -94,6 +94,12 @@ def test_deleting_a_profile_says_its_tryons_go_too_with_the_count_and_the_archiv
         "The photo and all 3 try-ons made with it (1 of them kept) are deleted from this computer. "
         "This cannot be undone.")
     expect(dialog).not_to_contain_text("stay")
+    # on a phone each button is one line (the long one was a two-line pill)
+    page.set_viewport_size(PHONE)
+    folded = dialog.locator(".button").evaluate_all(
+        "buttons => buttons.filter((b) => b.getBoundingClientRect().height > 44).map((b) => b.textContent)")
+    assert folded == [], f"folded onto two lines at 390 px: {folded}"
+    page.set_viewport_size(DESKTOP)
     shoot(page, "delete-profile-dialog")
     dialog.get_by_role("button", name="Delete photo and 3 try-ons").click()
 
