@@ -149,7 +149,9 @@ function renderCompareBar() {
   const latest = $("compare-latest");
   latest.hidden = count > 0 || total < 2 || !profile;
   // a long name is cut with an ellipsis (the span), not folded onto three lines
-  latest.replaceChildren(h("span", { class: "compare-latest-label" }, `Latest of ${profile?.name || "your photo"}`));
+  const words = `Latest of ${profile?.name || "your photo"}`;
+  latest.replaceChildren(h("span", { class: "compare-latest-label" }, words));
+  latest.title = words;
 }
 
 function chosenProfile() {
