@@ -347,6 +347,29 @@ def test_a_page_big_from_the_start_gets_its_button_without_a_full_walk_in_the_fi
     assert_button_on(page, selector)
 
 
+# Moves the shop's gallery into the open shadow root of a plain <div> (allowed, rare: nearly every
+# shadow host is a custom element, which is all the first detection of a big page looks for).
+GALLERY_IN_A_DIV_HOST = """document.addEventListener('DOMContentLoaded', () => {
+  const old = document.querySelector('product-gallery');
+  const host = document.createElement('div');
+  host.className = 'gallery-host';
+  host.attachShadow({mode: 'open'}).innerHTML = old.shadowRoot.innerHTML;
+  old.replaceWith(host);
+});"""
+
+
+def test_a_big_page_finds_a_picture_in_a_div_hosts_shadow_root_by_its_idle_walk(page, shop: ShopServer) -> None:
+    # The first detection of a big page finds the shadow roots of custom elements with one native
+    # query; a <div> host's root is found by the idle walk, which then runs detection again.
+    page.add_init_script(GALLERY_IN_A_DIV_HOST)
+    page.add_init_script(MAKE_BIG_BEFORE_DETECTION)
+    page.goto(f"{shop.url}/shadow-gallery.html")
+    assert page.evaluate("document.querySelector('div.gallery-host').shadowRoot !== null")
+    assert page.evaluate("document.getElementsByTagName('*').length") > 3000
+    wait_for_button(page, f"{shop.url}/img/shadow-dress-1200.jpg", timeout=2500)
+    assert_button_on(page, "div.gallery-host img.slide.is-selected")
+
+
 # ---- pairing ----------------------------------------------------------------------------------------
 
 def test_pairing_from_the_server_page_stores_url_token_and_profile(page, browser: ExtensionBrowser, server_factory) -> None:

@@ -100,6 +100,7 @@ test("url()s of a background value: quotes, layers and image-set read, gradients
 
 test("a background picture's best address: zoom attribute, then the widest bgset entry, then what it paints", () => {
   const element = (attrs) => ({
+    getAttributeNames: () => Object.keys(attrs),
     getAttribute: (name) => attrs[name] ?? null,
     getBoundingClientRect: () => ({ width: 450, height: 540 }),
   });
@@ -165,8 +166,8 @@ test("a shared product number matches renditions with other names, unless most p
 // ---- the attributes shops keep their real picture in ------------------------------------------------
 
 const fakeElement = (attrs) => ({
+  getAttributeNames: () => Object.keys(attrs),
   getAttribute: (name) => attrs[name] ?? null,
-  attributes: Object.entries(attrs).map(([name, value]) => ({ name, value })),
 });
 const sources = (attrs, shown = 400) => JSON.parse(JSON.stringify(detector.attributeSources(fakeElement(attrs), shown)))
   .sort((a, b) => b.w - a.w);
@@ -188,4 +189,31 @@ test("a lazy picture in an attribute of the shop's own naming is read; thumbnail
   // the lazy-loaders' own attributes rank above it, a zoom attribute above all
   const ranked = sources({ "data-lazy-img": "/img/a.jpg", "data-src": "/img/b.jpg", "data-zoom-image": "/img/c.jpg" });
   assert.deepEqual(ranked.map((s) => s.url.split("/").pop()), ["c.jpg", "b.jpg", "a.jpg"]);
+});
+
+test("inline pictures and over-long strings are never addresses, and cost no parsing", () => {
+  const preview = `data:image/jpeg;base64,${"A".repeat(200000)}`; // Amazon keeps previews like this in src
+  assert.equal(absolute(preview), null);
+  assert.equal(absolute("  blob:https://shop.example/1234"), null);
+  assert.equal(absolute(`https://shop.example/${"a".repeat(5000)}.jpg`), null);
+  assert.equal(absolute(" https://shop.example/a.jpg "), "https://shop.example/a.jpg");
+});
+
+test("a picture's attributes are read by the names it has: zoom first, then srcset widths, lazy, other data-*", () => {
+  const attributes = {
+    src: "/tee-400.jpg", srcset: "/tee-400.jpg 400w, /tee-800.jpg 800w", "data-zoom-image": "/tee-2000.jpg",
+    "data-src": "/tee-lazy.jpg", "data-gallery-full": "/img/tee-full.jpg", "data-thumb": "/img/tee-thumb.jpg",
+  };
+  const asked = [];
+  const element = {
+    getAttributeNames: () => Object.keys(attributes),
+    getAttribute: (name) => { asked.push(name); return attributes[name] ?? null; },
+  };
+  const found = JSON.parse(JSON.stringify(detector.attributeSources(element, 300)));
+  assert.deepEqual(found.map((s) => [s.via, s.url.replace("https://shop.example", "")]), [
+    ["data-zoom-image", "/tee-2000.jpg"], ["srcset", "/tee-400.jpg"], ["srcset", "/tee-800.jpg"],
+    ["data-src", "/tee-lazy.jpg"], ["data-gallery-full", "/img/tee-full.jpg"],
+  ]);
+  // only attributes the element has were asked for (not the fifty-odd names shops use)
+  assert.ok(asked.every((name) => name in attributes), asked.join(", "));
 });

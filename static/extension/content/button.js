@@ -1,3 +1,6 @@
+//# allFunctionsCalledOnLoad
+// (The line above asks V8 to compile every function of this file when it is injected, not on first
+// call: the first detection on a page then runs compiled code. See README.md, "What it costs".)
 // The "Try it on" button. It lives in an open shadow root on a host element of its own, laid over
 // the product image's top-left corner: the shop's CSS cannot reach inside, and the shop's layout
 // (flex galleries, <picture>, carousels) is never touched because nothing is inserted into it.

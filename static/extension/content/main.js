@@ -1,3 +1,6 @@
+//# allFunctionsCalledOnLoad
+// (The line above asks V8 to compile every function of this file when it is injected, not on first
+// call: the first detection on a page then runs compiled code. See README.md, "What it costs".)
 // Wires detection, the button and the pairing listener on every page, and keeps them right as
 // single-page shops swap images and URLs without reloading. (Globals here live as long as the
 // page does; it is the service worker that must keep none.)
@@ -49,9 +52,15 @@
     button.host.dataset.tryonWhy = `page: ${next.why.page.join(", ")}; picture: ${next.why.picture.join(", ")}`;
   }
 
+  // Detection reads boxes and styles. Run just after the browser has drawn a frame, when they are up
+  // to date, so that it does not itself force the page's pending style and layout work (on a big
+  // page that has just loaded or changed, most of what a detection would otherwise cost). A hidden
+  // tab draws no frames: its detection waits until it is shown, when the button is of use.
+  const afterFrame = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
+
   // Some shops mutate their DOM many times a second (carousels, timers): detect at most every 600 ms.
   function schedule(delay = 250) {
-    if (!timer) timer = setTimeout(refresh, Math.max(delay, 600 - (Date.now() - lastRun)));
+    if (!timer) timer = setTimeout(() => afterFrame(refresh), Math.max(delay, 600 - (Date.now() - lastRun)));
   }
 
   function productInfo() {

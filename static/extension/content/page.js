@@ -1,3 +1,6 @@
+//# allFunctionsCalledOnLoad
+// (The line above asks V8 to compile every function of this file when it is injected, not on first
+// call: the first detection on a page then runs compiled code. See README.md, "What it costs".)
 // What the page says about itself: its schema.org Product (JSON-LD or microdata), the pictures its
 // structured data names, its title on screen, and whether it is a product page at all.
 //
@@ -171,6 +174,12 @@
   const PRODUCT_PAGE_SCORE = 3;
   const BIG_PICTURE_WEIGHT = 1;
 
+  /** A form that adds to the cart: the page's forms by their action, the named controls by their index. */
+  function hasCartForm() {
+    return [...document.forms].some((form) => /cart|basket|warenkorb/i.test(form.getAttribute("action") || ""))
+      || document.getElementsByName("add-to-cart").length > 0 || document.querySelector("[data-add-to-cart]") !== null;
+  }
+
   /**
    * Whether this is a product page, as a sum of weighed signals (PRODUCT_PAGE_SCORE or more is a
    * product page), with each signal named: {isProductPage, score, signals: [{signal, weight}]}.
@@ -195,9 +204,7 @@
     else if (document.querySelector("[itemscope][itemtype*='schema.org/Product' i]")) add("microdata Product", 1);
     if (document.querySelector("[itemprop='price'], [itemprop='lowPrice']")) add("itemprop=price", 1);
     // 2. what a shopper would see: read only while the page does not count yet (they only add)
-    if (sum() < PRODUCT_PAGE_SCORE && document.querySelector("form[action*='cart' i], form[action*='basket' i], form[action*='warenkorb' i], [name='add-to-cart'], [data-add-to-cart]")) {
-      add("cart form", 3);
-    }
+    if (sum() < PRODUCT_PAGE_SCORE && hasCartForm()) add("cart form", 3);
     if (sum() < PRODUCT_PAGE_SCORE) {
       const { control, link } = addToCart();
       if (control) add(`add-to-cart control "${(control.textContent.trim() || control.value).replace(/\s+/g, " ").slice(0, 30)}"`, 3);
@@ -210,35 +217,20 @@
     return { isProductPage: score >= PRODUCT_PAGE_SCORE, score, signals };
   }
 
-  /** The first add-to-cart control (a button, an input, [role=button]) and the first such link. */
+  /**
+   * The first add-to-cart control (a button, an input, [role=button]) and the first such link, each
+   * read as a whole ("Add to <b>bag</b>" included). Controls are few; links can be thousands (an
+   * encyclopedia's article), read through the live collection, the cheapest walk over them. (The
+   * page's whole text would take in its inline scripts too: a megabyte on some big shops.)
+   */
   function addToCart() {
-    let link = null;
-    const inputs = [...document.querySelectorAll("input[type='submit'], input[type='button']")];
-    const control = inputs.find((el) => el.value.length < 60 && ADD_TO_CART.test(el.value));
-    if (control) return { control, link };
-    // The page's whole text first (one native call): most pages never say "add to cart".
-    if (!ADD_TO_CART.test(document.body?.textContent || "")) return { control: null, link };
-    const check = (el) => {
-      const text = el.textContent;
-      if (!text || text.length >= 60 || !ADD_TO_CART.test(text)) return null;
-      if (el.tagName === "A" && !el.matches("[role='button']")) {
-        link ||= el;
-        return null;
-      }
-      return el;
-    };
-    // The elements whose own text says it (one pass over text nodes), then, for words split over
-    // several elements ("Add to <b>bag</b>"), every button and link.
-    const texts = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
-      const el = ADD_TO_CART.test(t.data) && t.parentElement?.closest("button, [role='button'], a");
-      if (el && check(el)) return { control: el, link };
+    const says = (text) => Boolean(text && text.length < 60 && ADD_TO_CART.test(text));
+    for (const el of document.querySelectorAll("button, [role='button'], input[type='submit'], input[type='button']")) {
+      if (says(el.tagName === "INPUT" ? el.value : el.textContent)) return { control: el, link: null };
     }
-    if (link) return { control: null, link };
-    for (const el of [...document.querySelectorAll("button, [role='button']"), ...document.links]) {
-      if (check(el)) return { control: el, link };
-    }
-    return { control: null, link };
+    const links = document.getElementsByTagName("a");
+    for (let i = 0; i < links.length; i += 1) if (says(links[i].textContent)) return { control: null, link: links[i] };
+    return { control: null, link: null };
   }
 
   /** The pictures the page's structured data names, best first: [{url, source, weight}]. */

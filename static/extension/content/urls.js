@@ -1,3 +1,6 @@
+//# allFunctionsCalledOnLoad
+// (The line above asks V8 to compile every function of this file when it is injected, not on first
+// call: the first detection on a page then runs compiled code. See README.md, "What it costs".)
 // Picture addresses, as shops write them: srcset and lazysizes' bgset lists, CSS url()s, the
 // attributes galleries keep their real picture in, and the keys that tell whether two addresses
 // show the same picture (one photo is served in many sizes and renditions: `_800x`, `-1200w`,
@@ -34,8 +37,14 @@
   // Resolving is the commonest call of a detection (every attribute of every picture): remembered.
   const resolved = new Map();
 
+  // Inline pictures (data:, blob:) are never an address to send, and some are 100 KB long (Amazon's
+  // previews): turned away before they are hashed into the memo.
+  const NOT_AN_ADDRESS = /^\s*(data|blob|javascript):/i;
+  const MAX_URL = 4096;
+
   function absolute(url) {
-    if (typeof url !== "string" || !url.trim()) return null; // new URL("", base) would be the page itself
+    if (typeof url !== "string" || url.length > MAX_URL || NOT_AN_ADDRESS.test(url.slice(0, 24))) return null;
+    if (!url.trim()) return null; // new URL("", base) would be the page itself
     const base = document.baseURI;
     const id = `${base} ${url}`;
     if (resolved.has(id)) return resolved.get(id);
@@ -129,7 +138,7 @@
     return out;
   }
 
-  const attr = (el, name) => (el.getAttribute ? el.getAttribute(name) : null) || "";
+  const KNOWN_ATTRS = new Set([...ZOOM_ATTRS, ...SRCSET_ATTRS, ...LAZY_ATTRS, "data-a-dynamic-image"]);
 
   /**
    * The addresses an element's attributes give for its picture, each with a rank `w` (bigger is
@@ -139,23 +148,29 @@
    */
   function attributeSources(el, shown, { srcsets = SRCSET_ATTRS, lazy = LAZY_ATTRS } = {}) {
     const found = [];
-    const known = new Set([...ZOOM_ATTRS, ...srcsets, ...lazy, "data-a-dynamic-image"]);
+    const known = srcsets === SRCSET_ATTRS && lazy === LAZY_ATTRS ? KNOWN_ATTRS : new Set([...ZOOM_ATTRS, ...srcsets, ...lazy, "data-a-dynamic-image"]);
+    // The names the element has, in one call (a handful, mostly), so that the fifty-odd names shops
+    // use are looked up here rather than asked of the element one by one.
+    const names = el.getAttributeNames ? el.getAttributeNames() : [];
+    const has = new Set(names);
+    const value = (name) => (has.has(name) ? el.getAttribute(name) || "" : "");
     for (const name of ZOOM_ATTRS) {
-      const abs = absolute(attr(el, name));
+      const abs = absolute(value(name));
       if (abs && !isPlaceholder(abs)) found.push({ url: abs, w: Number.MAX_SAFE_INTEGER, via: name });
     }
     for (const name of srcsets) {
-      const list = name === "data-bgset" ? parseBgset(attr(el, name), shown) : parseSrcset(attr(el, name), shown);
+      const list = name === "data-bgset" ? parseBgset(value(name), shown) : parseSrcset(value(name), shown);
       found.push(...list.map((s) => ({ ...s, via: name })));
     }
-    found.push(...parseDynamicImage(attr(el, "data-a-dynamic-image")).map((s) => ({ ...s, via: "data-a-dynamic-image" })));
+    found.push(...parseDynamicImage(value("data-a-dynamic-image")).map((s) => ({ ...s, via: "data-a-dynamic-image" })));
     for (const name of lazy) {
-      const abs = absolute(attr(el, name));
+      const abs = absolute(value(name));
       if (abs && !isPlaceholder(abs)) found.push({ url: abs, w: shown + 1, via: name });
     }
-    for (const a of el.attributes || []) {
-      if (!a.name.startsWith("data-") || known.has(a.name) || /thumb|swatch|icon|logo|hover|back/i.test(a.name)) continue;
-      if (looksLikeImageUrl(a.value)) found.push({ url: absolute(a.value), w: shown - 0.5, via: a.name });
+    for (const name of names) {
+      if (!name.startsWith("data-") || known.has(name) || /thumb|swatch|icon|logo|hover|back/i.test(name)) continue;
+      const text = value(name);
+      if (looksLikeImageUrl(text)) found.push({ url: absolute(text), w: shown - 0.5, via: name });
     }
     return found;
   }
