@@ -94,6 +94,8 @@ export const api = {
   },
   listProfiles: () => request("GET", "/api/profiles"),
   createProfile: (form) => request("POST", "/api/profiles", { body: form }),
+  getProfile: (id) => request("GET", `/api/profiles/${encodeURIComponent(id)}`),
+  setProfileHeight: (id, heightCm) => request("PATCH", `/api/profiles/${encodeURIComponent(id)}`, { body: { height_cm: heightCm } }),
   deleteProfile: (id) => request("DELETE", `/api/profiles/${encodeURIComponent(id)}`),
   estimateBody: (profileId, heightCm) => {
     const form = new FormData();

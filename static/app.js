@@ -9,6 +9,7 @@ import { $, busy, confirmAction, toast } from "./dom.js";
 import { errorText, nextStep } from "./errors.js";
 import { ExtensionLink } from "./extension-link.js";
 import { putFile, setupDrop, showChosenFile } from "./files.js";
+import { setPhotoNeeds } from "./needs.js";
 import { loadProfiles, saveProfile, selectProfile } from "./profiles.js";
 import { RUNNING_KEY, emptyArchive, state } from "./state.js";
 import {
@@ -77,6 +78,7 @@ async function checkHealth() {
   const el = $("server-status");
   try {
     const health = await api.health();
+    setPhotoNeeds(health.photo_needs); // answered while loading too: the advice shows at once
     // a hosted engine sends the photos to a company: the page says so whenever it runs one
     $("photos-sent-to").textContent = health.photos_sent_to || "";
     $("photos-sent-to").hidden = !health.photos_sent_to;
@@ -117,6 +119,15 @@ function wire() {
   $("delete-all").addEventListener("click", deleteEverything);
   window.addEventListener("tryon:profile-selected", () => {
     if (extension.state === "paired") pairExtension({ quiet: true });
+  });
+  // the server deleted the try-ons made with a deleted profile: no dead result or tiles stay
+  window.addEventListener("tryon:profile-deleted", (event) => {
+    const { id } = /** @type {CustomEvent} */ (event).detail;
+    if (state.shown?.profile_id === id) {
+      state.shown = null;
+      if (!state.running) showView("empty");
+    }
+    refreshArchive({ stay: true });
   });
   // the server forgot our token (its data was reset): start over with the fresh one
   window.addEventListener("tryon:token-reset", () => {

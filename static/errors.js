@@ -1,14 +1,29 @@
 // Errors as the page says them: the server's sentence and what the user can do next.
 
 import { ApiError } from "./api.js";
+import { photoNeeds } from "./needs.js";
 
-/** What the user can do about an error, by the server's error code. */
-export function nextStep(code, status) {
+const PHOTO_PROBLEMS = new Set(["no_person", "person_incomplete", "too_small"]);
+
+/** The error is about the photo of the person (the server's sentence says what photo to take). */
+export function isPhotoProblem(code) {
+  return PHOTO_PROBLEMS.has(code);
+}
+
+/**
+ * What the user can do about an error, by the server's error code; for a photo that does not show
+ * enough, what the garment's category needs (the server's words: needs.js).
+ * @param {string | null} code
+ * @param {number} status
+ * @param {string} [category] upper, lower or dress: the try-on's
+ */
+export function nextStep(code, status, category = "upper") {
+  if (isPhotoProblem(code)) {
+    const needs = photoNeeds[category];
+    const body = needs ? ` with your ${needs} in the picture` : "";
+    return `Use a photo where you face the camera${body}, on a plain background: add it under step 1, “You”.`;
+  }
   switch (code) {
-    case "no_person":
-    case "person_incomplete":
-    case "too_small":
-      return "Use a photo where you face the camera and your shoulders to knees are visible, on a plain background: add it under step 1, “You”.";
     case "garment_unreadable":
     case "unsupported_image":
     case "unsupported_format":

@@ -44,15 +44,37 @@ export function showView(view) {
   if (view !== "error") $("stage-error").hidden = true;
 }
 
+/** Forgets the result on the stage: a new try-on (or its error) must not sit over an earlier one,
+ * perhaps of another person. It stays in the archive. */
+function clearShownResult() {
+  state.shown = null;
+  markCurrentTile();
+}
+
+/**
+ * Scrolls the stage's top into view unless it is there already: on a phone the stage lies below
+ * the form; on a desktop it is sticky but ends with its column, so after a long form its top (and
+ * an error at it) can sit above the window. CSS's scroll-margin-top keeps it clear of the top bar.
+ */
+function bringStageIntoView() {
+  const stage = $("stage");
+  const top = stage.getBoundingClientRect().top;
+  const margin = parseFloat(getComputedStyle(stage).scrollMarginTop) || 0;
+  if (top >= margin - 1 && top <= window.innerHeight * 0.5) return; // already where the eye is
+  const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
+  stage.scrollIntoView({ behavior: smooth ? "smooth" : "auto", block: "start" });
+}
+
 export function showError(message, next) {
+  clearShownResult();
   $("error-message").textContent = message;
   $("error-next").textContent = next;
   $("stage").dataset.view = "error";
   $("stage-error").hidden = false;
   $("stage-empty").hidden = true;
   $("stage-progress").hidden = true;
-  $("stage-result").hidden = !state.shown; // an earlier result stays below the message
-  if (matchMedia("(max-width: 899px)").matches) $("stage").scrollIntoView({ behavior: "smooth", block: "start" });
+  $("stage-result").hidden = true;
+  bringStageIntoView();
 }
 
 function renderProgress(session, transport) {
@@ -114,13 +136,14 @@ export async function startTryOn(event) {
     }
     form.set("garment_url", url);
   }
-  form.set("category", checkedInput("category").value);
+  const category = checkedInput("category").value;
+  form.set("category", category);
   form.set("options", JSON.stringify({ output_size: Number($("output-size").value) }));
 
   setTrying(true);
+  clearShownResult();
   showView("progress");
-  // on a phone the stage sits below the form: bring the progress into view
-  if (matchMedia("(max-width: 899px)").matches) $("stage").scrollIntoView({ behavior: "smooth", block: "start" });
+  bringStageIntoView();
   renderProgress({ status: "queued", progress: 0, queue_position: 0, person_image_url: profile.photo_url }, "stream");
   $("progress-label").textContent = "Sending…";
   let accepted;
@@ -128,7 +151,7 @@ export async function startTryOn(event) {
     accepted = await api.createSession(form);
   } catch (err) {
     setTrying(false);
-    showError(errorText(err), err instanceof ApiError ? nextStep(err.code, err.status) : nextStep(null, 0));
+    showError(errorText(err), err instanceof ApiError ? nextStep(err.code, err.status, category) : nextStep(null, 0));
     return;
   }
   await follow(accepted.session_id, { ...accepted, progress: 0, person_image_url: profile.photo_url });
@@ -165,7 +188,7 @@ export async function follow(sessionId, initial, { resumed = false } = {}) {
       showResult(final);
       refreshArchive();
     } else {
-      showError(final.error || "The try-on failed.", nextStep(final.error_code, 500));
+      showError(final.error || "The try-on failed.", nextStep(final.error_code, 500, final.category));
     }
   } catch (err) {
     if (err.name === "AbortError") showView(state.shown ? "result" : "empty");
@@ -203,6 +226,7 @@ export function showResult(session) {
   renderKeep(session);
   showView("result");
   markCurrentTile();
+  bringStageIntoView();
 }
 
 function renderKeep(session) {

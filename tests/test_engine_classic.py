@@ -16,6 +16,7 @@ from tryon_server.engines import create_engine
 from tryon_server.engines.base import Engine, TryOnJob
 from tryon_server.engines.classic import ClassicEngine, fit_long_side
 from tryon_server.exceptions import Cancelled, InputRejected
+from tryon_server.photo_needs import PHOTO_NEEDS
 from tryon_server.vision.parsing import parse_person
 from tryon_server.vision.person import P
 
@@ -129,7 +130,8 @@ def test_upper_body_photo_is_refused_for_lower_and_dress(engine, category):
     garment = draw_trousers() if category == "lower" else draw_dress()
     with pytest.raises(InputRejected) as err:
         run(engine, photo("astronaut.png"), garment, category=category, key="astronaut.png")
-    assert err.value.code == "person_incomplete" and "full-body photo" in err.value.message
+    # the advice is the one definition of what each category needs (photo_needs), not words of its own
+    assert err.value.code == "person_incomplete" and PHOTO_NEEDS[category] in err.value.message
 
 
 def test_unreadable_garment_photo_is_refused(engine):

@@ -424,7 +424,8 @@ def test_click_uploads_the_picture_and_the_popup_shows_the_completed_result(page
         assert item["page_url"] == f"{shop.url}/og-only.html"
         assert item["source_url"] is None  # uploaded by the extension, not fetched by the server
         assert item["category"] == "upper"
-        assert item["metadata"] == {"title": "Striped Breton Tee", "price": "39.00", "currency": "EUR", "brand": "NORD atelier"}
+        assert item["metadata"] == {"title": "Striped Breton Tee", "shop": "NORD atelier", "price": "39.00",
+                                    "currency": "EUR", "brand": "NORD atelier"}  # shop: og:site_name
         garment = Image.open(io.BytesIO(client.get(item["garment_image_url"]).content))
         assert garment.size == shop.sizes["og-top.jpg"]  # the full product picture, not a thumbnail
 
@@ -507,7 +508,8 @@ def test_popup_tries_on_the_product_of_the_shop_tab_and_shows_live_status(page, 
     with live.client(token) as client:
         [item] = client.get("/api/tryon/archive").json()["items"]
     assert item["category"] == "dress"
-    assert item["metadata"] == {"title": "Satin Slip Dress", "price": "59.99", "currency": "EUR", "brand": "Maison Lune"}
+    assert item["metadata"] == {"title": "Satin Slip Dress", "shop": "Lune Store",  # shop: the offer's seller
+                                "price": "59.99", "currency": "EUR", "brand": "Maison Lune"}
     assert item["page_url"] == f"{shop.url}/jsonld.html"
     popup.close()
 

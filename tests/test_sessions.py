@@ -159,3 +159,35 @@ def test_json_submission_with_profile_and_bad_inputs_get_clear_4xx(server_factor
         assert live.state.storage.all_keys() == set()
         r = c.post("/api/tryon/sessions", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
+
+
+def test_product_fields_of_metadata_are_stored_and_returned_and_bad_ones_refused_with_a_sentence(server_factory):
+    # what the extension sends about the product (title, shop, price...) comes back as sent
+    live = server_factory(InstantEngine)
+    product = {"title": "Striped Breton Tee", "shop": "NORD atelier", "brand": "NORD", "price": "39.00",
+               "currency": "EUR", "sku": 12345}
+    with live.client(new_token(live)) as c:
+        r = submit(c, page_url="https://shop.example/p/1", metadata=json.dumps(product))
+        assert r.status_code == 202, r.text
+        assert wait_terminal(c, r.json()["session_id"])["metadata"] == product
+        r = submit(c, metadata=json.dumps({"title": "T" * 300, "price": 39.5}))  # at the bound; a number price
+        assert r.status_code == 202, r.text
+        assert wait_terminal(c, r.json()["session_id"])["metadata"] == {"title": "T" * 300, "price": 39.5}
+
+        refused = [
+            ({"title": "T" * 301}, "metadata.title must be text of 1 to 300 characters (the product's name)."),
+            ({"shop": "S" * 121}, "metadata.shop must be text of 1 to 120 characters (the shop's name)."),
+            ({"shop": "   "}, "metadata.shop must be text of 1 to 120 characters (the shop's name)."),
+            ({"title": ["a", "list"]}, "metadata.title must be text of 1 to 300 characters (the product's name)."),
+            ({"price": True}, "metadata.price must be a number from 0 or text of 1 to 40 characters (the price as shown)."),
+            ({"price": -1}, "metadata.price must be a number from 0 or text of 1 to 40 characters (the price as shown)."),
+            ({"currency": "EURO-DOLLAR"}, "metadata.currency must be text of 1 to 10 characters (a currency code such as EUR)."),
+        ]
+        for metadata, sentence in refused:
+            r = submit(c, metadata=json.dumps(metadata))
+            assert (r.status_code, r.json()["error"]) == (422, {"code": "bad_metadata", "message": sentence}), metadata
+            # the JSON form of the request is held to the same rules
+            r = c.post("/api/tryon/sessions", json={"profile_id": "p", "garment_url": "https://shop.example/a.png",
+                                                    "metadata": metadata})
+            assert (r.status_code, r.json()["error"]["message"]) == (422, sentence), metadata
+        assert len(c.get("/api/tryon/archive").json()["items"]) == 2  # nothing refused was stored

@@ -10,6 +10,7 @@ from PIL import Image
 
 from tests.garments import draw_top
 from tryon_server.exceptions import InputRejected
+from tryon_server.photo_needs import PHOTO_NEEDS
 from tryon_server.vision.person import NO_PERSON, P, PersonAnalyzer, require_landmarks
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,13 +50,14 @@ def test_upper_body_photos_are_accepted_for_tops(analyzer):
         require_landmarks(analyzer.analyze(load(photo)), "upper")
 
 
-@pytest.mark.parametrize("category,words", [("lower", "hips down to the ankles"), ("dress", "down to the knees")])
+@pytest.mark.parametrize("category,words", [("lower", "waist to ankles"), ("dress", "shoulders to knees")])
 def test_upper_body_photo_is_refused_for_bottoms_and_dresses_with_what_to_take(analyzer, category, words):
     an = analyzer.analyze(load("grace_hopper.jpg"))
     with pytest.raises(InputRejected) as err:
         require_landmarks(an, category)
     assert err.value.code == "person_incomplete"
     assert words in err.value.message and "photo" in err.value.message
+    assert words == PHOTO_NEEDS[category]  # the words are the one definition's
 
 
 def test_photo_without_a_person_is_refused_with_the_shopper_sentence(analyzer):

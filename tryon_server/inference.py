@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from .engines.base import Engine
+from .engines.base import AnalyzesPeople, Engine
 from .exceptions import InferenceTimeout
 
 log = logging.getLogger("tryon.inference")
@@ -36,6 +36,9 @@ class InferenceRunner:
         self.engine_name = "?"
         self.device = "?"
         self.licence: str | None = None  # the engine's weights' licence, when they have terms to show
+        # the engine analyses people itself (engines.base.AnalyzesPeople): saved profile photos are
+        # checked with its analyzer; known on the event loop, so work that needs it waits for nothing
+        self.analyzes_people = False
         self._abandoned: list[ThreadPoolExecutor] = []
         self._last_overrun: Future | None = None
 
@@ -48,6 +51,7 @@ class InferenceRunner:
         engine = self._factory()
         self.engine_name, self.device = engine.name, engine.device
         self.licence = getattr(engine, "licence", None)
+        self.analyzes_people = isinstance(engine, AnalyzesPeople)
         engine.load()
         self.load_seconds = time.perf_counter() - started
         return engine

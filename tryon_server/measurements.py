@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from .exceptions import InputRejected
+from .photo_needs import needs_sentence
 from .vision.person import P, PersonAnalysis
 
-NOT_FULL_BODY = ("We need your whole body in the photo: stand back until your head and your feet are "
-                 "both in the picture, facing the camera.")
+# the words of what photo a size estimate needs are photo_needs' (the one definition)
+NOT_FULL_BODY = f"Your whole body is not in the photo: step back. {needs_sentence('size')}"
 TOO_SMALL = ("You are too small in the photo: step closer (or zoom in) so that you fill most of the "
              "picture's height, head to feet.")
 SITTING = ("Please stand up straight for the photo, arms a little away from your body: sitting or "

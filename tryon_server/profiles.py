@@ -19,6 +19,11 @@ def parse_height(text: str | None) -> float | None:
         value = float(text)
     except ValueError:
         raise ValidationFailed("height_cm must be a number of centimetres, e.g. 172.", code="bad_height") from None
+    return check_height(value)
+
+
+def check_height(value: float) -> float:
+    """A height in centimetres within what a person can be (NaN and infinities are not), or 422."""
     if not MIN_HEIGHT_CM <= value <= MAX_HEIGHT_CM:
         raise ValidationFailed(f"height_cm must be between {MIN_HEIGHT_CM} and {MAX_HEIGHT_CM} centimetres.",
                                code="bad_height")

@@ -35,6 +35,12 @@ class EngineOptions(BaseModel):
     fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
 
 
+METADATA_HELP = ("What the client knows about the product, as a JSON object of at most 16 KB. The page and the "
+                 "extension show these keys when present: `title` (at most 300 characters), `shop` (120), `brand` "
+                 "(120), `price` (text of at most 40 characters as the shop shows it, or a number) and `currency` "
+                 "(10, e.g. EUR); each is non-blank text, else 422. Other keys are kept as sent.")
+
+
 class SessionCreateJson(BaseModel):
     """JSON form of POST /api/tryon/sessions (for clients that send a garment URL)."""
 
@@ -44,7 +50,7 @@ class SessionCreateJson(BaseModel):
     garment_url: HttpUrl
     category: Category = "upper"
     page_url: str | None = Field(None, max_length=2048)
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Field(None, description=METADATA_HELP)
     options: EngineOptions | None = None
 
 
@@ -77,6 +83,16 @@ class ProfileOut(BaseModel):
     photo_url: str
     created_at: str
     measurements: dict[str, Any] | None = None
+    tryon_count: int = Field(ge=0, description="Try-ons made from this profile's photo (any status); deleting the "
+                             "profile deletes them too.")
+    kept_count: int = Field(ge=0, description="How many of those are kept; they are deleted with the profile too.")
+
+
+class ProfileHeight(BaseModel):
+    """PATCH /api/profiles/{id}: add, change or (null) remove the height a size estimate needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    height_cm: float | None = Field(ge=50, le=250, description="Your height in centimetres, or null to remove it.")
 
 
 class ProfileList(BaseModel):
@@ -99,7 +115,7 @@ class SessionOut(BaseModel):
     source_url: str | None
     page_url: str | None
     profile_id: str | None
-    metadata: dict[str, Any] | None
+    metadata: dict[str, Any] | None = Field(description=METADATA_HELP)
     error: str | None
     error_code: str | None
     created_at: str
@@ -131,6 +147,9 @@ class Health(BaseModel):
     licence: str | None = Field(None, description="Terms of the engine's model weights, when they have any to show.")
     photos_sent_to: str | None = Field(None, description="With a hosted engine, a sentence naming the provider that "
                                        "receives the photos; null when they never leave this machine.")
+    photo_needs: dict[str, str] = Field(description="What must be in a photo of yourself, by use: `upper`, "
+                                        "`lower`, `dress` and `size` (a size estimate), e.g. \"shoulders to knees\". "
+                                        "The server's own refusals use the same words.")
     detail: str | None = None
 
 

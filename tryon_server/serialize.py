@@ -41,6 +41,9 @@ def profile_json(row: Row, signer: UrlSigner) -> dict[str, Any]:
         "photo_url": signer.url(row["photo_key"]),
         "created_at": iso(row["created_at"]),
         "measurements": json.loads(row["measurements"]) if row["measurements"] else None,
+        # deleting the profile deletes these too: a client says so before it asks
+        "tryon_count": row["tryon_count"],
+        "kept_count": row["kept_count"],
     }
 
 

@@ -45,11 +45,15 @@ async function chosenProfile(config) {
   return profiles[0].profile_id;
 }
 
+// The server's bounds for the product fields (api/sessions.py PRODUCT_TEXT): a shop page's overlong
+// text is cut here rather than refused there, which would cost the shopper the try-on.
+const METADATA_LIMITS = { title: 300, shop: 120, brand: 120, price: 40, currency: 10 };
+
 function cleanMetadata(meta = {}) {
   const out = {};
-  for (const key of ["title", "price", "currency", "brand"]) {
+  for (const [key, limit] of Object.entries(METADATA_LIMITS)) {
     const value = meta[key];
-    if (typeof value === "string" && value.trim()) out[key] = value.trim().slice(0, 300);
+    if (typeof value === "string" && value.trim()) out[key] = value.trim().slice(0, limit).trim();
   }
   return out;
 }

@@ -14,7 +14,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 from starlette.requests import Request
@@ -39,6 +39,7 @@ ANALYSIS_LONG_SIDE = 1536
 MAX_ESTIMATES_AT_ONCE = 4
 ESTIMATE_RETRY_AFTER_S = 10
 Estimate = dict[str, Any]  # what estimate_body answers, sent as JSON
+T = TypeVar("T")
 
 
 @functools.cache
@@ -99,26 +100,29 @@ def _estimate_on_inference_thread(engine: Engine, image: Image.Image, height_cm:
     return estimate_body(analysis, height_cm, image=pixels, mirror=mirror, **options)
 
 
-class _Slots:
-    """A count of the estimates in flight, from before their photo is decoded until their work is
-    done or dropped; one app has one (on its Starlette state), used on the event loop only."""
+class AnalysisSlots:
+    """A count of the person analyses in flight for one kind of request (size estimates, profile
+    photo checks), from before their photo is decoded until their work is done or dropped; one app
+    has one per kind (on its Starlette state), used on the event loop only."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, busy: str) -> None:
         self.limit = limit
+        self.busy = busy
         self.taken = 0
 
     @classmethod
-    def of(cls, request: Request) -> _Slots:
-        slots = getattr(request.app.state, "estimate_slots", None)
+    def of(cls, request: Request, kind: str = "estimate",
+           busy: str = "The server is busy with other size estimates; try again in a few seconds.") -> AnalysisSlots:
+        slots = getattr(request.app.state, f"{kind}_slots", None)
         if slots is None:
-            slots = request.app.state.estimate_slots = cls(MAX_ESTIMATES_AT_ONCE)
+            slots = cls(MAX_ESTIMATES_AT_ONCE, busy)
+            setattr(request.app.state, f"{kind}_slots", slots)
         return slots
 
     @contextlib.contextmanager
     def take(self) -> Iterator[None]:
         if self.taken >= self.limit:
-            raise NotReady("The server is busy with other size estimates; try again in a few seconds.",
-                           code="busy", headers={"Retry-After": str(ESTIMATE_RETRY_AFTER_S)})
+            raise NotReady(self.busy, code="busy", headers={"Retry-After": str(ESTIMATE_RETRY_AFTER_S)})
         self.taken += 1
         try:
             yield
@@ -133,12 +137,12 @@ async def _until_disconnected(request: Request) -> None:
         pass
 
 
-async def _run_while_connected(request: Request, state: AppState, job: Callable[[Engine], Estimate]) -> Estimate | None:
+async def run_while_connected(request: Request, state: AppState, job: Callable[[Engine], T]) -> T | None:
     """Run job(engine) on the inference thread; None (and the job dropped, if it has not started)
-    when the client goes away first."""
+    when the client goes away first. The profile photo check (api/profiles.py) runs through it too."""
     gone = threading.Event()
 
-    def unless_gone(engine: Engine) -> Estimate | None:
+    def unless_gone(engine: Engine) -> T | None:
         # dropped before it started: None, not an exception, which would be logged as "never
         # retrieved" when it reaches the runner's shielded future that nobody awaits any more
         return None if gone.is_set() else job(engine)
@@ -171,7 +175,7 @@ async def estimate(request: Request) -> Response:
     profile = await load_profile(state, profile_id, owner) if profile_id is not None else None  # 404 first
     if data is None and profile is None:
         raise ValidationFailed("Add a full-body photo in the 'photo' field (or a profile_id).", code="photo_required")
-    with _Slots.of(request).take():
+    with AnalysisSlots.of(request).take():
         result = await _estimate(request, state, data, profile, height, options)
     if result is None:  # the client is gone: nobody reads this answer
         return Response(status_code=499)
@@ -197,7 +201,7 @@ async def _estimate(request: Request, state: AppState, data: bytes | None, profi
     # MediaPipe (and decoding) run on the inference thread: never on the event loop, never beside
     # a try-on; the wait includes a try-on that may be running, so the limit is the try-on's own
     try:
-        return await _run_while_connected(
+        return await run_while_connected(
             request, state, lambda engine: _estimate_on_inference_thread(engine, photo(), height, **options))
     except InferenceTimeout:
         raise NotReady("The server is busy with try-ons; try again in a minute.", code="busy",

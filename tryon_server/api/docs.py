@@ -18,8 +18,8 @@ from ..engines.base import CATEGORIES
 
 _MODELS: list[type[BaseModel]] = [
     schemas.EngineOptions, schemas.SessionCreateJson, schemas.KeepBody, schemas.TokenOut, schemas.TokenCurrent,
-    schemas.ProfileOut, schemas.ProfileList, schemas.SessionOut, schemas.Accepted, schemas.Archive, schemas.Health,
-    schemas.ErrorOut, schemas.BodyEstimate,
+    schemas.ProfileOut, schemas.ProfileHeight, schemas.ProfileList, schemas.SessionOut, schemas.Accepted,
+    schemas.Archive, schemas.Health, schemas.ErrorOut, schemas.BodyEstimate,
 ]
 
 
@@ -98,7 +98,7 @@ def openapi_document() -> dict[str, Any]:
             "garment_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
             "category": {"type": "string", "enum": list(CATEGORIES), "default": "upper"},
             "page_url": {"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2048},
-            "metadata": {"type": "string", "description": "A JSON object, as text (at most 16 KB)."},
+            "metadata": {"type": "string", "description": f"As JSON text. {schemas.METADATA_HELP}"},
             "options": {"type": "string", "description": "EngineOptions as JSON text."},
         },
         "allOf": [{"oneOf": [{"required": ["person"]}, {"required": ["profile_id"]}]},
@@ -115,7 +115,10 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Delete all my data: every profile, session and image of this token, and the token.",
                 "security": BEARER, "responses": {"204": {"description": "Deleted"}, **common}}},
         "/api/profiles": {
-            "post": {"summary": "Add a fitting profile (a photo of yourself).", "security": BEARER,
+            "post": {"summary": "Add a fitting profile (a photo of yourself). With an engine that analyses people "
+                                "itself (classic, diffusion, catvton) the photo is checked first: one with no "
+                                "person in it is refused (422 `no_person`) with what photo to take.",
+                     "security": BEARER,
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["photo"],
                          "properties": {"photo": _IMAGE, "name": {"type": "string", "maxLength": 80},
@@ -127,7 +130,13 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [_ID("profile_id")],
             "get": {"summary": "One profile.", "security": BEARER,
                     "responses": {"200": _json("ProfileOut"), **common, **_errors(404)}},
-            "delete": {"summary": "Delete a profile, its photo and the try-ons made from it.", "security": BEARER,
+            "patch": {"summary": "Add, change or (null) remove the profile's height; a size estimated with "
+                                 "another height is cleared.", "security": BEARER,
+                      "requestBody": {"required": True,
+                                      "content": {"application/json": {"schema": _ref("ProfileHeight")}}},
+                      "responses": {"200": _json("ProfileOut"), **common, **_errors(400, 404, 422)}},
+            "delete": {"summary": "Delete a profile, its photo and the try-ons made from it (kept ones too: "
+                                  "`tryon_count` says how many).", "security": BEARER,
                        "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
         "/api/tryon/sessions": {"post": {
             "summary": "Start a try-on: a person (photo or profile) wearing one garment (image or URL).",
@@ -208,9 +217,33 @@ async def openapi_json(request: Request) -> JSONResponse:
     return JSONResponse(openapi_document())
 
 
-DOCS_HTML = """<!doctype html>
+# Swagger UI lays an operation out in one row (method, path, summary) made for a desktop: on a
+# phone the path was squeezed to one letter a line. Under 600 px the summary takes a line of its
+# own under the method and the path; code and tables scroll inside their own box, never the page.
+DOCS_PHONE_CSS = """
+body { margin: 0; }
+.swagger-ui .wrapper { padding: 0 12px; }
+@media (max-width: 600px) {
+  .swagger-ui .info { margin: 16px 0; }
+  .swagger-ui .info .title { font-size: 24px; }
+  .swagger-ui .opblock .opblock-summary { flex-wrap: wrap; row-gap: 4px; }
+  .swagger-ui .opblock .opblock-summary-control { flex-wrap: wrap; row-gap: 4px; }
+  .swagger-ui .opblock .opblock-summary-path { flex: 1 1 0; max-width: none; min-width: 0;
+    word-break: normal; overflow-wrap: anywhere; font-size: 14px; }
+  .swagger-ui .opblock .opblock-summary-description { flex: 1 1 100%; order: 9; padding: 0 4px 2px; }
+  .swagger-ui .opblock .opblock-summary-method { min-width: 64px; font-size: 12px; }
+  .swagger-ui .opblock-body pre, .swagger-ui .highlight-code, .swagger-ui .model-box,
+  .swagger-ui .table-container, .swagger-ui .responses-inner { overflow-x: auto; max-width: 100%; }
+  .swagger-ui .scheme-container .schemes { justify-content: flex-start; }
+  .swagger-ui .parameters-col_description { width: auto; }
+}
+"""
+
+DOCS_HTML = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Try-on server API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/api/docs/assets/swagger-ui.css">
+<style>{DOCS_PHONE_CSS}</style>
 <link rel="icon" href="/img/logo.svg" type="image/svg+xml"></head>
 <body><div id="swagger-ui"></div>
 <script src="/api/docs/assets/swagger-ui-bundle.js"></script>

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..engines.hosted import photo_recipient
+from ..photo_needs import PHOTO_NEEDS
 from ..state import get_state
 
 
@@ -34,6 +35,8 @@ async def health(request: Request) -> JSONResponse:
         body["licence"] = runner.licence
     # a hosted engine breaks "photos never leave this machine": say who receives them, always
     body["photos_sent_to"] = photo_recipient(state.settings.engine)
+    # what photo of yourself each category needs: the page and the extension show these words
+    body["photo_needs"] = PHOTO_NEEDS
     if detail:
         body["detail"] = detail
     return JSONResponse(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,11 @@ from ..uploads import clean_upload, read_file_field, read_form, read_json, text_
 log = logging.getLogger("tryon.sessions")
 
 MAX_METADATA = 16 * 1024
+# The metadata keys the page and the extension show on an archive tile: checked here so what is
+# shown is plain text of a sensible length (any other key passes through as the client sent it).
+PRODUCT_TEXT = {"title": 300, "shop": 120, "brand": 120, "price": 40, "currency": 10}
+_PRODUCT_NOUN = {"title": "the product's name", "shop": "the shop's name", "brand": "the brand",
+                 "price": "the price as shown", "currency": "a currency code such as EUR"}
 EVENT_REFRESH_S = 2.0  # SSE streams re-read their session at least this often (queue positions move)
 
 
@@ -69,6 +75,7 @@ def _parse_metadata(value: Any) -> str | None:
             raise ValidationFailed("metadata must be a JSON object.", code="bad_metadata") from None
     if not isinstance(value, dict):
         raise ValidationFailed("metadata must be a JSON object.", code="bad_metadata")
+    _check_product_fields(value)
     try:
         # NaN/Infinity are not JSON: stored, they would break every later answer about this session
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
@@ -77,6 +84,21 @@ def _parse_metadata(value: Any) -> str | None:
     if len(text) > MAX_METADATA:
         raise ValidationFailed("metadata is too long (at most 16 KB).", code="bad_metadata")
     return text
+
+
+def _check_product_fields(metadata: dict[str, Any]) -> None:
+    for key, limit in PRODUCT_TEXT.items():
+        value = metadata.get(key)
+        if value is None:
+            continue
+        # a price may also be a plain number (JSON clients); never a boolean, NaN or below zero
+        if key == "price" and isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value) and value >= 0:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            either = "a number from 0 or " if key == "price" else ""
+            raise ValidationFailed(f"metadata.{key} must be {either}text of 1 to {limit} characters "
+                                   f"({_PRODUCT_NOUN[key]}).", code="bad_metadata")
 
 
 def _parse_options(value: Any) -> str:

@@ -15,10 +15,24 @@ INSERT INTO profiles (id, owner, name, height_cm, photo_key, photo_sha256, creat
 VALUES (:id, :owner, :name, :height_cm, :photo_key, :photo_sha256, :now);
 
 -- name: get_profile
-SELECT * FROM profiles WHERE id = :id AND owner = :owner;
+-- with how many try-ons were made from it, and how many of those are kept: deleting the profile
+-- deletes them all, and the page says so, with the numbers, before it does
+SELECT profiles.*,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.kept = 1) AS kept_count
+FROM profiles WHERE id = :id AND owner = :owner;
 
 -- name: list_profiles
-SELECT * FROM profiles WHERE owner = :owner ORDER BY created_at DESC, id;
+SELECT profiles.*,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.kept = 1) AS kept_count
+FROM profiles WHERE owner = :owner ORDER BY created_at DESC, id;
+
+-- name: set_profile_height
+-- a size estimated with another height no longer holds: it goes
+UPDATE profiles SET height_cm = :height_cm, measurements = NULL WHERE id = :id AND owner = :owner;
 
 -- name: delete_profile
 DELETE FROM profiles WHERE id = :id AND owner = :owner;

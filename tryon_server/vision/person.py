@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..exceptions import InputRejected
+from ..photo_needs import PHOTO_NEEDS, needs_sentence
 
 log = logging.getLogger("tryon.vision.person")
 
@@ -99,28 +100,24 @@ class PersonAnalysis:
 
 # --- refusals -------------------------------------------------------------------------------
 
-NO_PERSON = "No person was found in the photo: use a photo that shows your shoulders and hips."
+# The words come from photo_needs, the one definition of what photo each category needs.
+NO_PERSON = ("No person was found in the photo: use a photo of yourself, facing the camera, with your "
+             f"{PHOTO_NEEDS['upper']} in the picture ({PHOTO_NEEDS['size']} suits every garment).")
 _NEEDS: dict[str, tuple[str, tuple[int, ...]]] = {
     "upper": (
-        "Your shoulders are not clearly visible: use a photo that shows you from the front, "
-        "from the shoulders down to at least the chest, with nothing covering them.",
+        f"Your shoulders are not clearly visible, or something covers them. {needs_sentence('upper')}",
         (P.LEFT_SHOULDER, P.RIGHT_SHOULDER),
     ),
     "lower": (
-        "Trousers and skirts need a full-body photo: use a photo that shows you standing, "
-        "from the hips down to the ankles.",
+        f"Your legs are not all in the photo. {needs_sentence('lower')}",
         (P.LEFT_HIP, P.RIGHT_HIP, P.LEFT_KNEE, P.RIGHT_KNEE, P.LEFT_ANKLE, P.RIGHT_ANKLE),
     ),
     "dress": (
-        "Dresses need a photo that shows you standing from the shoulders down to the knees: "
-        "use a full-body photo.",
+        f"Your body is not in the photo down to the knees. {needs_sentence('dress')}",
         (P.LEFT_SHOULDER, P.RIGHT_SHOULDER, P.LEFT_HIP, P.RIGHT_HIP, P.LEFT_KNEE, P.RIGHT_KNEE),
     ),
 }
-_UPPER_HIPS = (
-    "Your waist is hidden: use a photo that shows your upper body from the shoulders to the "
-    "hips, facing the camera."
-)
+_UPPER_HIPS = f"Your waist is hidden (by a desk, a bag or crossed arms). {needs_sentence('upper')}"
 
 
 def require_landmarks(analysis: PersonAnalysis, category: str) -> None:

@@ -1,4 +1,4 @@
-// What the page states about the product: title, price, currency, brand (sent with the try-on so
+// What the page states about the product: title, shop, price, currency, brand (sent with the try-on so
 // the shopper's archive says what they tried), and a guess of the garment category.
 (() => {
   const NS = (globalThis.__tryOn ||= {});
@@ -34,13 +34,23 @@
     return { price: value, currency };
   }
 
-  /** @returns {{title?: string, price?: string, currency?: string, brand?: string}} */
+  /** The shop's own name as the page states it (not guessed from the address: the demo page
+   *  falls back to the page's host itself). */
+  function shopOf(product) {
+    const offers = Array.isArray(product?.offers) ? product.offers[0] : product?.offers;
+    const seller = Array.isArray(offers?.seller) ? offers.seller[0] : offers?.seller;
+    return NS.detect.meta("og:site_name") || NS.detect.meta("application-name") ||
+      str(typeof seller === "object" ? seller?.name : seller);
+  }
+
+  /** @returns {{title?: string, shop?: string, price?: string, currency?: string, brand?: string}} */
   function extractMetadata(product) {
     const { meta } = NS.detect;
     const offer = offerOf(product);
     const shown = offer.price ? {} : visiblePrice();
     const out = {
       title: str(product?.name) || meta("og:title") || text(document.querySelector("h1")) || str(document.title),
+      shop: shopOf(product),
       price: offer.price || meta("product:price:amount") || meta("og:price:amount") || shown.price || null,
       currency: offer.currency || meta("product:price:currency") || meta("og:price:currency") || shown.currency || null,
       brand: brandOf(product) || meta("product:brand") || meta("og:brand") ||
