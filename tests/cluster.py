@@ -104,7 +104,7 @@ class PostgresServer:
         if self._as:
             os.chown(self.dir, self._as["user"], self._as["group"])  # type: ignore[arg-type]
         subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, **self._as)  # type: ignore[call-overload]
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True, cwd=self.dir, **self._as)  # type: ignore[call-overload]
         log = self.dir / "postgres.log"
         with open(log, "wb") as out:
             # fsync off: a test database need not survive a power cut; this one is thrown away
@@ -112,7 +112,7 @@ class PostgresServer:
                                           str(self.port), "-h", "127.0.0.1", "-k", str(self.dir), "-c", "fsync=off",
                                           "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                                           "-c", "max_connections=200"], stdout=out, stderr=subprocess.STDOUT,
-                                         **self._as)  # type: ignore[call-overload]
+                                         cwd=self.dir, **self._as)  # type: ignore[call-overload]
 
         def ready() -> bool:
             r = subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],

@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.visibility_timeout_s <= settings.inference_timeout_s:
+        log.warning("--visibility-timeout-s (%.0fs) is not above --inference-timeout-s (%.0fs): a try-on running "
+                    "longer is handed to another worker too, which waits for this one's lease (no double run, "
+                    "but wasted deliveries)", settings.visibility_timeout_s, settings.inference_timeout_s)
     loop = LoopThread()
     try:
         services = loop.call(WorkerServices.start(settings))
@@ -137,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             delay = min(INFRA_RETRY_MAX_S, 2.0 ** min(task.request.retries, 6))
             log.warning("session %s could not be run (%s); again in %.0fs", session_id, exc, delay)
             raise task.retry(countdown=delay) from exc
-        if not done:
-            raise task.retry(countdown=1.0)
+        if not done:  # not committed yet, or deleted meanwhile: look again soon, then less often
+            raise task.retry(countdown=min(8.0, 0.5 * 2 ** task.request.retries))
 
     try:
         app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--hostname={worker_name().replace(':', '-')}@%h",
