@@ -93,11 +93,15 @@ def instant_engine(settings: object) -> InstantEngine:
 # a try-on whose `seed` option is this pauses first (tests/test_scale_out.py kills its worker then)
 PAUSE_SEED = 424242
 PAUSE_S = 4.0
+# one with this seed waits while the file named by TRYON_TEST_GATE exists (at most GATE_MAX_S)
+GATE_SEED = 434343
+GATE_MAX_S = 120.0
 
 
 class PausingClassicEngine:
     """The real classic engine; a try-on with seed PAUSE_SEED first reports the stage "test_pause"
-    and waits PAUSE_S (still cancellable), so that a test can act while it surely runs."""
+    and waits PAUSE_S, one with GATE_SEED waits while the test's gate file exists (both still
+    cancellable), so that a test can act while it surely runs."""
 
     def __init__(self, settings: object) -> None:
         from tryon_server.engines.classic import ClassicEngine
@@ -112,10 +116,12 @@ class PausingClassicEngine:
         return self.inner.person_analyzer()
 
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
-        if job.options.get("seed") == PAUSE_SEED:
+        seed = job.options.get("seed")
+        if seed in (PAUSE_SEED, GATE_SEED):
             progress("test_pause", 0.05)
-            deadline = time.monotonic() + PAUSE_S
-            while time.monotonic() < deadline:
+            gate = os.environ.get("TRYON_TEST_GATE", "")
+            deadline = time.monotonic() + (PAUSE_S if seed == PAUSE_SEED else GATE_MAX_S)
+            while time.monotonic() < deadline and (seed == PAUSE_SEED or os.path.exists(gate)):
                 job.check_cancelled()
                 time.sleep(0.05)
         return self.inner.run(job, progress)

@@ -3,8 +3,13 @@
 - acks_late: a task is acknowledged when it returns, not when a worker takes it, so a worker
   that dies mid-try-on leaves it unacknowledged in the broker;
 - reject_on_worker_lost: a task whose pool process died is handed back to the broker at once;
-- prefetch 1: a worker reserves only the task it runs (the rest wait for whichever worker frees
-  up first, and nothing waits behind a long try-on);
+- prefetch 1, and no prefetch at all (worker_disable_prefetch, Redis only): a worker takes a
+  task only when it is free, so the rest wait for whichever worker frees up first and nothing
+  waits behind a long try-on. (Without it, a task with a countdown that a busy worker holds
+  raises that worker's prefetch by one, and it took a second task it could not start: seen in
+  tests/test_scale_out.py, a try-on waiting behind a gated one while the other worker was idle.)
+  A retry's countdown task is still held by the worker that received it, so a retry may wait for
+  that worker's current try-on;
 - the Redis transport's visibility timeout (--visibility-timeout-s, above the longest try-on):
   a task unacknowledged that long, its worker gone, is restored to the queue; the sweep that
   restores it runs a few times per timeout.
@@ -29,6 +34,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_disable_prefetch=True,
         task_default_queue=QUEUE,
         task_serializer="json",
         accept_content=["json"],

@@ -41,8 +41,11 @@ from .pgdb import PostgresDatabase
 log = logging.getLogger("tryon.worker")
 T = TypeVar("T")
 # a task may arrive before the submission that published it has committed its row (it publishes
-# first); a row still missing this long after its task was sent was deleted, or never committed
-MISSING_ROW_GRACE_S = 30.0
+# first, then commits, a moment later); a row still missing this long after its task was sent was
+# deleted, or never committed. The worker waits for it in place: a retry with a countdown would be
+# an ETA task, which Celery's worker holds (and runs) itself even while another worker is idle
+MISSING_ROW_GRACE_S = 5.0
+MISSING_ROW_POLL_S = 0.05
 INFRA_RETRY_MAX_S = 60.0
 
 
@@ -75,13 +78,14 @@ class WorkerServices:
         worker = Worker(settings, sessions, storage, events, runner, metrics)
         return cls(settings, db, bus, sessions, runner, worker, metrics)
 
-    async def run(self, session_id: str, sent_at: float) -> bool:
-        """Run one session's task; False when its row does not exist (yet)."""
-        if await self.db.fetch_value("session_status", id=session_id) is None:
-            return time.time() - sent_at > MISSING_ROW_GRACE_S  # long gone: nothing to do
+    async def run(self, session_id: str, sent_at: float) -> None:
+        """Run one session's task (nothing when its row is gone)."""
+        while await self.db.fetch_value("session_status", id=session_id) is None:
+            if time.time() - sent_at > MISSING_ROW_GRACE_S:
+                return  # deleted while it waited, or its submission never committed
+            await asyncio.sleep(MISSING_ROW_POLL_S)
         await self.worker.process(session_id)
         await self.sessions.settle()
-        return True
 
     async def stop(self) -> None:
         self.sessions.stop()
@@ -136,13 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     @app.task(name=TASK, bind=True, max_retries=None)
     def run_session(task: Task, session_id: str, sent_at: float) -> None:
         try:
-            done = loop.call(services.run(session_id, sent_at))
+            loop.call(services.run(session_id, sent_at))
         except Exception as exc:  # the database or the broker unreachable: the row is untouched, try later
             delay = min(INFRA_RETRY_MAX_S, 2.0 ** min(task.request.retries, 6))
             log.warning("session %s could not be run (%s); again in %.0fs", session_id, exc, delay)
             raise task.retry(countdown=delay) from exc
-        if not done:  # not committed yet, or deleted meanwhile: look again soon, then less often
-            raise task.retry(countdown=min(8.0, 0.5 * 2 ** task.request.retries))
 
     try:
         app.worker_main(["worker", "--pool=solo", "--concurrency=1", f"--hostname={worker_name().replace(':', '-')}@%h",
