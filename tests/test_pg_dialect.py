@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -82,3 +85,13 @@ def test_quota_queue_bound_and_refund_work_the_same_on_postgresql(pg: PostgresSe
             await db.close()
 
     asyncio.run(scenario())
+
+
+def test_the_embedded_server_never_imports_the_distributed_libraries():
+    code = ("import sys; from tryon_server.app import create_app; from tryon_server.config import Settings; "
+            "import tryon_server.cli, tryon_server.worker; create_app(Settings(data_dir=__import__('pathlib')"
+            ".Path(sys.argv[1]))); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'celery', 'kombu', 'redis', 'psycopg'}))")
+    with tempfile.TemporaryDirectory() as data:
+        out = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
