@@ -3,7 +3,7 @@
 // server's health, and the wiring of it all. Plain ES modules, no build.
 
 import { api, ensureToken, storedToken } from "./api.js";
-import { refreshArchive, renderArchive, turnArchivePage } from "./archive.js";
+import { forgetChosen, refreshArchive, renderArchive, turnArchivePage } from "./archive.js";
 import { setupCamera } from "./camera.js";
 import { $, busy, confirmAction, toast } from "./dom.js";
 import { errorText, nextStep } from "./errors.js";
@@ -65,6 +65,7 @@ async function deleteEverything() {
     localStorage.removeItem(RUNNING_KEY);
     selectProfile(null, { announce: false });
     state.archive = emptyArchive();
+    forgetChosen(); // "2 chosen" of try-ons that no longer exist would stay otherwise
     renderArchive();
     showView("empty");
     extension.tokenChanged(null);

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, busy, formatTime, fromNow, h, toast } from "./dom.js";
 import { errorText } from "./errors.js";
-import { categoryName, productOf } from "./product.js";
+import { categoryName, productOf, productTitle } from "./product.js";
 import { MAX_COMPARE, openSideBySide } from "./sidebyside.js";
 import { emptyArchive, state } from "./state.js";
 import { deleteSession, showResult, toggleKeep } from "./tryon.js";
@@ -26,11 +26,16 @@ async function loadArchivePage() {
   renderArchive();
 }
 
-/** Loads the archive again: from its first page, or (stay) the page shown. */
+/** Loads the archive again: from its first page, or (stay) the page shown. The try-ons chosen
+ *  for comparison that the server no longer has (deleted with their profile, in another tab) are
+ *  let go, so the count under the archive is what "Compare" will show. */
 export async function refreshArchive({ stay = false } = {}) {
   if (!stay) state.archive = emptyArchive();
   try {
     await loadArchivePage();
+    // those on the page shown are there; one on another page is asked for
+    const shown = new Set(state.archive.items.map((s) => s.session_id));
+    if ((await refreshChosen([...chosen.keys()].filter((id) => !shown.has(id)))).length) renderArchive();
   } catch (err) {
     $("archive-note").textContent = errorText(err);
   }
@@ -62,13 +67,7 @@ function renderTile(session) {
     ? h("span", { class: "tile-expiry kept" }, "✓ Kept")
     : h("span", { class: "tile-expiry", title: `Deletes itself ${fromNow(session.expires_at)}` },
         `Deletes ${formatTime(session.expires_at)}`);
-  const title = product.page
-    ? h("a", {
-        class: "tile-title", href: product.page.href, target: "_blank", rel: "noopener noreferrer",
-        title: `Open the product page at ${product.shop} (new tab)`,
-      }, product.title || "Product page", h("span", { "aria-hidden": "true" }, " ↗"))
-    : product.title && h("span", { class: "tile-title" }, product.title);
-  const shopLine = [product.shop, product.price].filter(Boolean).join(" · ");
+  const title = productTitle(product, "tile-title", product.title || (product.page ? "Product page" : ""));
   const picked = chosen.has(session.session_id);
   return h("li", { class: "tile", dataset: { sessionId: session.session_id } },
     // the picture opens it too, for the mouse; the "Open" button is the labelled control
@@ -81,7 +80,7 @@ function renderTile(session) {
       })),
     h("div", { class: "tile-meta" },
       title,
-      shopLine && h("span", { class: "tile-shop" }, shopLine),
+      product.details && h("span", { class: "tile-shop" }, product.details),
       h("span", { class: "tile-when" },
         h("span", { class: "chip" }, categoryName(session.category)),
         h("span", { class: "tile-date" }, when)),
@@ -149,7 +148,8 @@ function renderCompareBar() {
   const profile = chosenProfile();
   const latest = $("compare-latest");
   latest.hidden = count > 0 || total < 2 || !profile;
-  latest.textContent = `Latest of ${profile?.name || "your photo"}`;
+  // a long name is cut with an ellipsis (the span), not folded onto three lines
+  latest.replaceChildren(h("span", { class: "compare-latest-label" }, `Latest of ${profile?.name || "your photo"}`));
 }
 
 function chosenProfile() {
@@ -174,16 +174,28 @@ function clearChosen() {
   renderArchive();
 }
 
-/** Opens the side-by-side view with the chosen try-ons as the server has them now: a profile
- *  or a try-on deleted elsewhere (the stage, another tab) since it was ticked is left out. */
-async function compareChosen(button) {
-  const fresh = await Promise.all([...chosen.keys()].map((id) => api.getSession(id).catch((err) => {
+/** Asks the server for these chosen try-ons: fresh copies of those it has (their signed links
+ *  renewed; the order chosen stays), the rest let go. Returns the ids let go. */
+async function refreshChosen(ids) {
+  const fresh = await Promise.all(ids.map((id) => api.getSession(id).catch((err) => {
     if (err.status === 404) return null;
     throw err;
   })));
-  const gone = [...chosen.keys()].filter((_, i) => !fresh[i]);
+  const gone = ids.filter((_, i) => !fresh[i]);
   for (const id of gone) chosen.delete(id);
-  for (const session of fresh) if (session) chosen.set(session.session_id, session);
+  for (const session of fresh) if (session && chosen.has(session.session_id)) chosen.set(session.session_id, session);
+  return gone;
+}
+
+/** Forgets the try-ons chosen for comparison (all data deleted). */
+export function forgetChosen() {
+  chosen.clear();
+}
+
+/** Opens the side-by-side view with the chosen try-ons as the server has them now: a profile
+ *  or a try-on deleted elsewhere (the stage, another tab) since it was ticked is left out. */
+async function compareChosen(button) {
+  const gone = await refreshChosen([...chosen.keys()]);
   renderArchive();
   if (chosen.size < 2) {
     toast(`${gone.length === 1 ? "One of them was" : "Some of them were"} deleted meanwhile: tick at least two.`);

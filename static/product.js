@@ -1,5 +1,8 @@
 // What a try-on says about its product, for the archive tiles and the side-by-side view: the
 // title, shop and price the extension sent in `metadata`, and a safe link back to the shop's page.
+// Both draw them with productOf and productTitle, so a tile and the view cannot say it differently.
+
+import { h } from "./dom.js";
 
 const CATEGORY_NAMES = { upper: "Top", lower: "Bottom", dress: "Dress" };
 
@@ -43,8 +46,9 @@ export function formatPrice(price, currency) {
 }
 
 /**
- * @returns {{title: string, shop: string, price: string, page: URL | null, label: string}}
- *   `label` names the try-on in one line: its title, else its category.
+ * @returns {{title: string, shop: string, price: string, details: string, page: URL | null, label: string}}
+ *   `details` is "shop · price" (either alone, or ""); `label` names the try-on in one line: its
+ *   title, else its category.
  */
 export function productOf(session) {
   const meta = session.metadata && typeof session.metadata === "object" ? session.metadata : {};
@@ -52,5 +56,25 @@ export function productOf(session) {
   const title = text(meta.title);
   // the shop's own name when the page stated it, else the address it came from
   const shop = text(meta.shop) || (page ? page.hostname.replace(/^www\./, "") : "");
-  return { title, shop, price: formatPrice(meta.price, meta.currency), page, label: title || categoryName(session.category) };
+  const price = formatPrice(meta.price, meta.currency);
+  return {
+    title, shop, price, details: [shop, price].filter(Boolean).join(" · "), page,
+    label: title || categoryName(session.category),
+  };
+}
+
+/**
+ * `words` (the product's title by default) as a link to its page in a new tab when the page is a
+ * safe one, else as text; null when there are no words. A long title is cut by the CSS, so the
+ * whole of it is in the tooltip.
+ * @param {ReturnType<typeof productOf>} product @param {string} className @param {string} [words]
+ */
+export function productTitle(product, className, words = product.title) {
+  if (product.page) {
+    return h("a", {
+      class: className, href: product.page.href, target: "_blank", rel: "noopener noreferrer",
+      title: `${words}: the product page at ${product.shop} (new tab)`,
+    }, words, h("span", { "aria-hidden": "true" }, " ↗"));
+  }
+  return words ? h("span", { class: className, title: words }, words) : null;
 }

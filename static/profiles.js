@@ -151,7 +151,7 @@ async function estimateSize(profile, button, errorEl) {
  * made from its photo too, kept ones included. */
 function deleteText(count, kept) {
   if (!count) return "The photo is deleted from this computer. No try-ons were made with it.";
-  const tryons = count === 1 ? "the try-on" : `all ${count} try-ons`;
+  const tryons = count === 1 ? "the try-on" : count === 2 ? "both try-ons" : `all ${count} try-ons`;
   const keptText = kept ? ` (${kept === count ? (count === 1 ? "it is kept" : "all kept") : `${kept} of them kept`})` : "";
   return `The photo and ${tryons} made with it${keptText} are deleted from this computer. This cannot be undone.`;
 }
@@ -167,7 +167,8 @@ async function deleteProfile(profile) {
   }
   const count = fresh.tryon_count || 0;
   const ok = await confirmAction({
-    title: "Delete this photo?",
+    // with several photos saved, the dialog names the one the shopper pressed Delete on
+    title: `Delete the photo “${profile.name || "My photo"}”?`,
     text: deleteText(count, fresh.kept_count || 0),
     ok: count ? `Delete photo and ${count === 1 ? "try-on" : `${count} try-ons`}` : "Delete photo",
   });

@@ -4,7 +4,7 @@
 // (Not to be confused with compare.js, the before/after slider of one result.)
 
 import { $, formatTime, h } from "./dom.js";
-import { categoryName, productOf } from "./product.js";
+import { categoryName, productOf, productTitle } from "./product.js";
 
 export const MAX_COMPARE = 4;
 const GAP_PX = 12;
@@ -17,7 +17,6 @@ const row = $("sidebyside-row");
 function figure(session) {
   const product = productOf(session);
   const when = formatTime(session.created_at);
-  const details = [product.shop, product.price].filter(Boolean).join(" · ");
   const result = h("img", {
     class: "sbs-result", src: session.result_url, alt: `You in ${product.title || `the ${product.label.toLowerCase()}`} (${when})`,
     onload: fit,
@@ -31,11 +30,8 @@ function figure(session) {
     h("figcaption", {},
       session.garment_image_url && h("img", { class: "sbs-garment", src: session.garment_image_url, alt: "" }),
       h("span", { class: "sbs-text" },
-        product.page
-          ? h("a", { class: "sbs-title", href: product.page.href, target: "_blank", rel: "noopener noreferrer" },
-              product.label, h("span", { "aria-hidden": "true" }, " ↗"))
-          : h("span", { class: "sbs-title" }, product.label),
-        details && h("span", { class: "sbs-details" }, details),
+        productTitle(product, "sbs-title", product.label),
+        product.details && h("span", { class: "sbs-details" }, product.details),
         // the category, unless the title line already is it
         h("span", { class: "sbs-when" }, product.title ? `${categoryName(session.category)} · ${when}` : when))));
 }

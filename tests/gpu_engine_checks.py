@@ -1,12 +1,14 @@
 """What both GPU engines (diffusion, catvton) must do, written once: tests/test_engine_diffusion.py
-and tests/test_engine_catvton.py call these with their own loaded engine, their own small job
-options and their own progress boundaries (the engine module's DIFFUSION_START)."""
+and tests/test_engine_catvton.py take their fixtures from `engine_fixtures` and call these checks
+with their own loaded engine, their own small job options and their own progress boundaries (the
+engine module's DIFFUSION_START)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ from PIL import Image
 
 from tests.conftest import image_bytes
 from tests.garments import draw_top
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, serve_unlimited
 from tryon_server.engines.base import TryOnJob
 from tryon_server.engines.gpu import GPUEngine
 from tryon_server.exceptions import Cancelled, InputRejected
@@ -49,6 +51,41 @@ class Recorder:
     def rose_to_the_end(self) -> bool:
         values = [p for _, p in self.events]
         return values == sorted(values) and values[-1] == 1.0
+
+
+def engine_fixtures(name: str, build_models: Callable[[Path], Path], engine_class: type[GPUEngine]) -> tuple[Any, ...]:
+    """The module-scoped fixtures a GPU engine's test module needs, for `--engine NAME`: models_dir
+    (the tiny models `build_models` writes into a fresh folder), engine (loaded from them, an
+    `engine_class`), person (the fixture photo), benchmark (tests/benchmarks/gpu_NAME.py) and server
+    (`python run.py --engine NAME` on them, a started ServerProcess). Made here once so that both modules build, load and
+    serve the same way; each binds them to those names, which is how pytest finds them:
+    `models_dir, engine, person, benchmark, server = checks.engine_fixtures(...)`."""
+
+    @pytest.fixture(scope="module", name="models_dir")
+    def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return build_models(tmp_path_factory.mktemp("models"))
+
+    @pytest.fixture(scope="module", name="engine")
+    def engine(models_dir: Path) -> GPUEngine:
+        engine = loaded_engine(models_dir, name)
+        assert isinstance(engine, engine_class)
+        return engine
+
+    @pytest.fixture(scope="module", name="person")
+    def person() -> Image.Image:
+        return fixture_person()
+
+    @pytest.fixture(scope="module", name="benchmark")
+    def benchmark() -> ModuleType:
+        return load_benchmark(f"gpu_{name}")
+
+    @pytest.fixture(scope="module", name="server")
+    def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+        # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
+        yield from serve_unlimited(tmp_path_factory.mktemp("server") / "data", "--models-dir", str(models_dir),
+                                   engine=name, timeout=240)
+
+    return models_dir, engine, person, benchmark, server
 
 
 def loaded_engine(models_dir: Path, name: str) -> GPUEngine:
@@ -79,6 +116,21 @@ def load_benchmark(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def check_missing_weights_are_named_in_turn(missing_weights_reason: Callable[[Path], str | None], models_dir: Path,
+                                            tmp_path: Path, folders: list[str], then_missing: str) -> Path:
+    """An empty models folder is refused naming the first of `folders` and models/README.md; with
+    each folder copied in from the full `models_dir` in turn, the reason names the next one still
+    missing, `then_missing` after the last. The partly filled folder, for the caller's own checks."""
+    reason = missing_weights_reason(tmp_path)
+    assert reason and folders[0] in reason and "README.md" in reason
+    partial = tmp_path / "partial"
+    for present, missing in zip(folders, [*folders[1:], then_missing]):
+        shutil.copytree(models_dir / present, partial / present)
+        reason = missing_weights_reason(partial)
+        assert reason and missing in reason
+    return partial
 
 
 def check_importing_does_not_import_torch(package: str) -> None:
@@ -195,19 +247,6 @@ def check_a_photo_that_does_not_fit_the_category_is_refused(engine: GPUEngine, p
 
 
 # --- the real server, started with --engine NAME ----------------------------------------------------
-
-
-def serve(engine: str, models_dir: Path, data_dir: Path) -> Iterator[tuple[str, Path]]:
-    """`python run.py --engine NAME` in a subprocess, on a free port, with the tiny models: yields
-    its URL and log file (for a module-scoped fixture)."""
-    server = ServerProcess(data_dir, "--models-dir", str(models_dir),
-                           "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", engine=engine)
-    # generous: start-up imports torch, diffusers and MediaPipe on a CPU shared with others
-    server.start(timeout=240)
-    try:
-        yield server.url, server.log_path
-    finally:
-        server.terminate()
 
 
 def submit(client: Any, options: dict[str, Any]) -> str:

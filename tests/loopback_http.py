@@ -100,10 +100,12 @@ class LoopbackServer:
 
 # ---- route helpers ----------------------------------------------------------------------------
 
-def serve_bytes(data: bytes, content_type: str = "image/png") -> Route:
+def serve_bytes(data: bytes, content_type: str = "image/png", headers: dict[str, str] | None = None) -> Route:
     def route(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         h.wfile.write(data)
@@ -163,15 +165,12 @@ def hang(seconds: float = 30) -> Route:
 def serve_encoded(body: bytes, content_encoding: str, accept_encodings: list[str] | None = None) -> Route:
     """A body sent as is with the `Content-Encoding` it claims, whatever the client asked for (a
     hostile server chooses); each request's Accept-Encoding is appended to `accept_encodings`."""
+    send = serve_bytes(body, "image/png", {"Content-Encoding": content_encoding})
+
     def route(h: BaseHTTPRequestHandler) -> None:
         if accept_encodings is not None:
             accept_encodings.append(h.headers.get("Accept-Encoding", ""))
-        h.send_response(200)
-        h.send_header("Content-Type", "image/png")
-        h.send_header("Content-Encoding", content_encoding)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        send(h)
     return route
 
 

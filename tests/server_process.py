@@ -8,13 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
+# for tests that send many requests on purpose: what they measure is not the rate limits
+NO_RATE_LIMITS = ("--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0")
 
 
 class ServerProcess:
@@ -45,18 +49,8 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not become ready in {timeout}s:\n{self.log_tail()}")
+        assert self.proc is not None
+        wait_until_serving(self.url, self.proc, self.log_path, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, exactly like a power cut of the process."""
@@ -84,7 +78,38 @@ class ServerProcess:
         raise RuntimeError("no VmHWM in /proc status")
 
     def log_tail(self, chars: int = 4000) -> str:
+        return log_tail(self.log_path, chars)
+
+
+def log_tail(log_path: Path, chars: int = 4000) -> str:
+    try:
+        return log_path.read_text(errors="replace")[-chars:]
+    except FileNotFoundError:
+        return ""
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    """Until the server at `url` answers /api/health with 200; the end of its log in the error if
+    the process exits first or `timeout` runs out. Also for a server started some other way than
+    run.py (tests/test_packaging.py: the installed `tryon-server` command)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_tail(log_path)}")
         try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except FileNotFoundError:
-            return ""
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not become ready in {timeout}s:\n{log_tail(log_path)}")
+
+
+def serve_unlimited(data_dir: Path, *args: str, timeout: float = 60, **options: Any) -> Iterator[ServerProcess]:
+    """A started `ServerProcess` (args and options as its own) with the rate limits off, stopped
+    when the module fixture that runs `yield from serve_unlimited(...)` is torn down."""
+    server = ServerProcess(data_dir, *NO_RATE_LIMITS, *args, **options).start(timeout=timeout)
+    try:
+        yield server
+    finally:
+        server.terminate()

@@ -20,17 +20,14 @@ import pytest
 from PIL import Image
 
 from tests.hostile_images import encode, jpeg_scan_bomb, jpeg_with_comment, photo
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, serve_unlimited
 from tryon_server import images
 from tryon_server.exceptions import UnreadableImage
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("decode") / "data", "--rate-limit-per-minute", "0",
-                         "--submit-limit-per-minute", "0").start()
-    yield proc
-    proc.terminate()
+    yield from serve_unlimited(tmp_path_factory.mktemp("decode") / "data")
 
 
 @pytest.fixture(scope="module")

@@ -47,23 +47,7 @@ SMALL = {"output_size": 256, "steps": 3, "seed": 7}
 ATTENTION = Path("catvton") / "mix-48k-1024" / "attention" / "model.safetensors"
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_catvton_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def engine(models_dir: Path) -> CatVTONEngine:
-    engine = checks.loaded_engine(models_dir, "catvton")
-    assert isinstance(engine, CatVTONEngine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-def person() -> Image.Image:
-    return checks.fixture_person()
-
-
+models_dir, engine, person, benchmark, server = checks.engine_fixtures("catvton", build_tiny_catvton_models, CatVTONEngine)
 job_for = functools.partial(checks.job_for, small=SMALL)
 
 
@@ -74,16 +58,9 @@ Recorder = functools.partial(checks.Recorder, DIFFUSION_START)
 
 
 def test_missing_weights_reason_names_the_missing_folder(tmp_path: Path, models_dir: Path) -> None:
-    reason = missing_weights_reason(tmp_path)
-    assert reason and "stable-diffusion-inpainting" in reason and "README.md" in reason
-
-    partial = tmp_path / "partial"
-    shutil.copytree(models_dir / "stable-diffusion-inpainting", partial / "stable-diffusion-inpainting")
-    reason = missing_weights_reason(partial)
-    assert reason and "sd-vae-ft-mse" in reason
-    shutil.copytree(models_dir / "sd-vae-ft-mse", partial / "sd-vae-ft-mse")
-    reason = missing_weights_reason(partial)
-    assert reason and str(partial / ATTENTION) in reason
+    partial = checks.check_missing_weights_are_named_in_turn(
+        missing_weights_reason, models_dir, tmp_path, ["stable-diffusion-inpainting", "sd-vae-ft-mse"],
+        then_missing=str(tmp_path / "partial" / ATTENTION))
 
     other_variant = partial / "catvton" / "dresscode-16k-512" / "attention"
     other_variant.mkdir(parents=True)
@@ -154,11 +131,6 @@ def test_working_size_is_three_by_four_in_multiples_of_64_and_at_most_1024() -> 
 
 
 # --- the attention checkpoint: the published layout on the full-size network ----------------------
-
-
-@pytest.fixture(scope="module")
-def benchmark():
-    return checks.load_benchmark("gpu_catvton")
 
 
 def test_full_size_sd15_inpainting_unet_has_the_published_attention_layout(benchmark) -> None:
@@ -425,24 +397,16 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> Non
 # --- the real server, started with --engine catvton -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def catvton_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`python run.py --engine catvton` in a subprocess, on a free port, with the tiny models."""
-    yield from checks.serve("catvton", models_dir, tmp_path_factory.mktemp("server") / "data")
-
-
 @pytest.mark.slow
-def test_server_with_engine_catvton_runs_a_session_to_completed(catvton_server) -> None:
-    url, _ = catvton_server
-    health = checks.check_server_runs_a_session_to_completed(url, "catvton", {"output_size": 256, "steps": 4, "seed": 1})
+def test_server_with_engine_catvton_runs_a_session_to_completed(server) -> None:
+    health = checks.check_server_runs_a_session_to_completed(server.url, "catvton", {"output_size": 256, "steps": 4, "seed": 1})
     assert health["licence"] == LICENCE
 
 
 @pytest.mark.slow
-def test_server_delete_interrupts_a_running_catvton_session(catvton_server) -> None:
-    url, log_path = catvton_server
+def test_server_delete_interrupts_a_running_catvton_session(server) -> None:
     checks.check_server_delete_interrupts_a_running_session(
-        url, log_path, "catvton", DIFFUSION_START, slow={"output_size": 256, "steps": 100, "seed": 1},
+        server.url, server.log_path, "catvton", DIFFUSION_START, slow={"output_size": 256, "steps": 100, "seed": 1},
         quick={"output_size": 128, "steps": 2, "seed": 1})
 
 

@@ -33,23 +33,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 SMALL = {"output_size": 128, "steps": 3, "strength": 1.0, "seed": 7}
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def engine(models_dir: Path) -> DiffusionEngine:
-    engine = checks.loaded_engine(models_dir, "diffusion")
-    assert isinstance(engine, DiffusionEngine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-def person() -> Image.Image:
-    return checks.fixture_person()
-
-
+models_dir, engine, person, benchmark, server = checks.engine_fixtures("diffusion", build_tiny_models, DiffusionEngine)
 job_for = functools.partial(checks.job_for, small=SMALL)
 
 
@@ -60,13 +44,8 @@ Recorder = functools.partial(checks.Recorder, DIFFUSION_START)
 
 
 def test_missing_weights_reason_names_the_missing_folder(tmp_path: Path, models_dir: Path) -> None:
-    reason = missing_weights_reason(tmp_path)
-    assert reason and "sdxl-inpainting" in reason and "README.md" in reason
-
-    partial = tmp_path / "partial"
-    shutil.copytree(models_dir / "sdxl-inpainting", partial / "sdxl-inpainting")
-    reason = missing_weights_reason(partial)
-    assert reason and "controlnet-openpose-sdxl" in reason
+    partial = checks.check_missing_weights_are_named_in_turn(
+        missing_weights_reason, models_dir, tmp_path, ["sdxl-inpainting"], then_missing="controlnet-openpose-sdxl")
 
     shutil.rmtree(partial / "sdxl-inpainting" / "unet")
     reason = missing_weights_reason(partial)
@@ -305,11 +284,6 @@ def test_no_segformer_falls_back_to_pose_region_and_a_vae_fp16_fix_is_used(tmp_p
     assert max(result.size) == 128
 
 
-@pytest.fixture(scope="module")
-def benchmark():
-    return checks.load_benchmark("gpu_diffusion")
-
-
 def test_gpu_benchmark_configs_are_the_published_sdxl_sizes(benchmark) -> None:
     """Built on the meta device (no memory): parameter counts match the published models."""
     import torch
@@ -339,23 +313,16 @@ def test_gpu_benchmark_script_runs_tiny_on_cpu(benchmark, tmp_path: Path) -> Non
 # --- the real server, started with --engine diffusion -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def diffusion_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`python run.py --engine diffusion` in a subprocess, on a free port, with the tiny models."""
-    yield from checks.serve("diffusion", models_dir, tmp_path_factory.mktemp("server") / "data")
-
-
 @pytest.mark.slow
-def test_server_with_engine_diffusion_runs_a_session_to_completed(diffusion_server) -> None:
-    url, _ = diffusion_server
+def test_server_with_engine_diffusion_runs_a_session_to_completed(server) -> None:
     options = {"output_size": 128, "steps": 4, "strength": 1.0, "seed": 1}
-    checks.check_server_runs_a_session_to_completed(url, "diffusion", options)
+    checks.check_server_runs_a_session_to_completed(server.url, "diffusion", options)
 
 
 @pytest.mark.slow
-def test_server_delete_interrupts_a_running_diffusion_session(diffusion_server) -> None:
-    url, log_path = diffusion_server
+def test_server_delete_interrupts_a_running_diffusion_session(server) -> None:
     progress_at_delete = checks.check_server_delete_interrupts_a_running_session(
-        url, log_path, "diffusion", DIFFUSION_START, slow={"output_size": 384, "steps": 100, "strength": 1.0, "seed": 1},
+        server.url, server.log_path, "diffusion", DIFFUSION_START,
+        slow={"output_size": 384, "steps": 100, "strength": 1.0, "seed": 1},
         quick={"output_size": 128, "steps": 2, "strength": 1.0, "seed": 1})
     assert progress_at_delete < 0.5

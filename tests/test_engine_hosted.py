@@ -35,8 +35,8 @@ from tests.server_process import ServerProcess
 from tryon_server import cli
 from tryon_server.config import Settings
 from tryon_server.engines import resolve_choice
-from tryon_server.engines.hosted import limiter
-from tryon_server.exceptions import ProviderBusy
+from tryon_server.engines.hosted import ENGINES, limiter
+from tryon_server.exceptions import ProviderBusy, ProviderUnavailable
 
 # arrival times at the fake carry the loopback, connect and thread hand-over delays of a busy
 # 2-core machine (seen up to ~40 ms on one request, the next one then on time, and 52 ms in a
@@ -359,6 +359,20 @@ def test_an_outage_fails_after_the_attempt_limit_with_the_generic_sentence(fake,
     body = wait_terminal(client, submit(client))
     assert (body["status"], body["error_code"], body["attempts"]) == ("failed", "engine_error", 3)
     assert len(fake.hits("/v1/run")) == 3
+
+
+@pytest.mark.parametrize("engine,title", [("fashn", "FASHN"), ("openai", "OpenAI"), ("gemini", "Google Gemini")])
+def test_a_page_that_is_not_json_or_an_unknown_status_is_the_providers_failure(monkeypatch, engine, title):
+    """What is left after each provider's own refusals and account problems is read by one helper:
+    a 200 that is not JSON (a proxy's error page) and any other status are the provider failing
+    (retried, then the generic sentence), each naming the provider."""
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    made = ENGINES[engine](Settings(engine=engine, hosted_ok=True))
+    with pytest.raises(ProviderUnavailable, match=f"^{title} answered something that is not JSON: <html>Bad gateway"):
+        made._read(httpx.Response(200, text="<html>Bad gateway</html>"))
+    with pytest.raises(ProviderUnavailable, match=f"^{title} answered HTTP 502: upstream down$"):
+        made._read(httpx.Response(502, json={"error": {"message": "upstream down"}}))
 
 
 def test_fashn_out_of_credits_is_not_waited_out(fake, server_factory):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.conftest import fixture_bytes, wait_terminal
 from tests.hostile_images import ACCEPTED, Case, build_corpus
-from tests.server_process import ServerProcess
+from tests.server_process import ServerProcess, serve_unlimited
 
 CORPUS = build_corpus()
 PEAK_MEMORY_LIMIT_MB = 1024  # the largest image allowed (40 Mpx) decodes well within this
@@ -25,10 +25,7 @@ PEAK_MEMORY_LIMIT_MB = 1024  # the largest image allowed (40 Mpx) decodes well w
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("hostile") / "data", "--rate-limit-per-minute", "0",
-                         "--submit-limit-per-minute", "0").start()
-    yield proc
-    proc.terminate()
+    yield from serve_unlimited(tmp_path_factory.mktemp("hostile") / "data")
 
 
 @pytest.fixture(scope="module")

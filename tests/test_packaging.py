@@ -26,6 +26,7 @@ from PIL import Image
 
 from tests.conftest import fixture_bytes, free_port, image_bytes
 from tests.garments import draw_top
+from tests.server_process import wait_until_serving
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "tryon_server", "static")
@@ -115,18 +116,7 @@ def test_the_installed_wheel_starts_and_serves_the_page_and_a_try_on(wheel: Path
                               stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail("the installed server did not become ready:\n" + (tmp_path / "server.log").read_text())
-
+        wait_until_serving(url, server, tmp_path / "server.log", timeout=90)
         page = httpx.get(url + "/")
         assert page.status_code == 200 and "<html" in page.text.lower()
         assert httpx.get(url + "/app.js").status_code == 200

@@ -139,6 +139,13 @@ def test_compare_two_to_four_tryons_side_by_side_at_one_scale(server_factory, br
     compare = page.get_by_role("button", name="Compare side by side")
     expect(bar).to_contain_text("Tick 2 to 4 try-ons")
     expect(compare).to_be_disabled()
+    # on a phone too each of the bar's buttons is one line, not a pill folded onto three
+    page.set_viewport_size(PHONE)
+    expect(page.get_by_role("button", name="Latest of Grace")).to_be_visible()
+    folded = page.evaluate("""() => [...document.querySelectorAll('#compare-bar button')]
+        .filter((b) => b.offsetParent && b.getBoundingClientRect().height > 40).map((b) => b.textContent)""")
+    assert folded == [], f"folded onto more than one line at 390 px: {folded}"
+    page.set_viewport_size(DESKTOP)
 
     # two, ticked from the keyboard: the bar counts them and the view shows exactly those two
     page.get_by_role("checkbox", name="Compare Striped Breton Tee").focus()
@@ -238,4 +245,61 @@ def test_compare_two_to_four_tryons_side_by_side_at_one_scale(server_factory, br
     page.get_by_role("button", name="Delete try-on").click()
     expect(tile_of(page, made[4])).to_have_count(0)
     expect(bar).to_contain_text("Tick 2 to 4")
+    assert [p for p in problems if "Failed to load resource" not in p] == []
+
+
+def test_chosen_tryons_deleted_with_their_profile_leave_the_count_those_on_another_page_stay(
+        server_factory, browser: Browser) -> None:
+    live = server_factory()
+    problems: list[str] = []
+    page = open_page(browser, live, problems)
+    add_profile(page, FIXTURES / "grace_hopper.jpg", "Grace")
+    token = token_of(page)
+    top = image_bytes(draw_top())
+    with live.client(token) as api:
+        grace = api.get("/api/profiles").json()["items"][0]["profile_id"]
+
+        def profile(name: str) -> str:
+            created = api.post("/api/profiles", data={"name": name},
+                               files={"photo": ("p.jpg", (FIXTURES / "grace_hopper.jpg").read_bytes(), "image/jpeg")})
+            assert created.status_code == 201, created.text
+            return str(created.json()["profile_id"])
+
+        bob, ann = profile("Bob"), profile("Ann")
+        # oldest first: Grace's and Bob's land on the archive's second page (8 a page), Ann's eight on the first
+        kept_elsewhere = try_on(api, grace, top, metadata={"title": "Grace Tee"})
+        doomed = try_on(api, bob, top, metadata={"title": "Bob Tee"})
+        anns = [try_on(api, ann, top, metadata={"title": f"Ann Tee {i}"}) for i in range(8)]
+    page.reload()
+    bar = page.locator("#compare-bar")
+    page.get_by_role("button", name="Older →").click()
+    page.get_by_role("checkbox", name="Compare Grace Tee").check()
+    page.get_by_role("checkbox", name="Compare Bob Tee").check()
+    page.get_by_role("button", name="← Newer").click()
+    page.get_by_role("checkbox", name="Compare Ann Tee 7").check()
+    expect(bar).to_contain_text("3 chosen")
+
+    # Bob's photo goes, and his try-on with it: two remain chosen, Grace's among them though it is
+    # not on the page shown
+    page.locator(".profile", has_text="Bob").get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete photo and try-on").click()
+    expect(page.locator(".profile", has_text="Bob")).to_have_count(0)
+    expect(bar).to_contain_text("2 chosen")
+    expect(page.locator(".tile")).to_have_count(8)
+    page.get_by_role("button", name="Compare side by side").click()
+    dialog = page.get_by_role("dialog", name="2 try-ons side by side")
+    expect(dialog).to_be_visible()
+    assert [f.get_attribute("data-session-id") for f in dialog.locator(".sbs-item").all()] == [
+        kept_elsewhere["session_id"], anns[7]["session_id"]]
+    expect(page.locator("#toast")).not_to_contain_text("deleted meanwhile")
+    page.keyboard.press("Escape")
+    with live.client(token) as api:
+        assert api.get(f"/api/tryon/sessions/{doomed['session_id']}").status_code == 404
+
+    # all data deleted: nothing stays chosen
+    page.get_by_role("button", name="Delete all my data").click()
+    page.get_by_role("button", name="Delete everything").click()
+    expect(page.locator(".tile")).to_have_count(0)
+    expect(bar).to_be_hidden()
+    expect(page.locator("#compare-count")).not_to_contain_text("chosen")
     assert [p for p in problems if "Failed to load resource" not in p] == []

@@ -89,10 +89,17 @@ def test_deleting_a_profile_says_its_tryons_go_too_with_the_count_and_the_archiv
     page.locator(".profile", has_text="Grace").get_by_role("button", name="Delete").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
+    expect(page.get_by_role("dialog", name="Delete the photo “Grace”?")).to_be_visible()  # which of the two
     expect(dialog.locator("#confirm-text")).to_have_text(
         "The photo and all 3 try-ons made with it (1 of them kept) are deleted from this computer. "
         "This cannot be undone.")
     expect(dialog).not_to_contain_text("stay")
+    # on a phone each button is one line (the long one was a two-line pill)
+    page.set_viewport_size(PHONE)
+    folded = dialog.locator(".button").evaluate_all(
+        "buttons => buttons.filter((b) => b.getBoundingClientRect().height > 44).map((b) => b.textContent)")
+    assert folded == [], f"folded onto two lines at 390 px: {folded}"
+    page.set_viewport_size(DESKTOP)
     shoot(page, "delete-profile-dialog")
     dialog.get_by_role("button", name="Delete photo and 3 try-ons").click()
 
@@ -275,6 +282,13 @@ def test_height_added_later_a_stale_message_cleared_and_compact_profile_cards(
         page.wait_for_timeout(150)
         heights = [round(c.bounding_box()["height"]) for c in page.locator(".profile").all()]
         assert max(heights) <= 100, f"profile cards at {viewport['width']} px are {heights} px tall"
+        # the name has room: "Use this photo" is one line, neither folded nor cut beside the buttons (one
+        # card has three)
+        folded = page.evaluate("""() => [...document.querySelectorAll('.profile-meta > :nth-child(2)')]
+            .filter((el) => el.getBoundingClientRect().height > 1.5 * parseFloat(getComputedStyle(el).lineHeight)
+                || el.scrollWidth > el.clientWidth + 1)
+            .map((el) => el.closest('.profile').querySelector('.profile-name').textContent)""")
+        assert folded == [], f"at {viewport['width']} px the second line folds on {folded}"
         top = page.locator("#profiles-section").bounding_box()["y"]
         garment = page.locator("#tryon-section").bounding_box()["y"]
         assert garment - top < 700, f"step 2 starts {garment - top:.0f} px below step 1 with five photos"

@@ -4,14 +4,18 @@ profile's deletion takes with it, said before it happens (tryon_count, kept_coun
 from __future__ import annotations
 
 import json
+import threading
 from functools import partial
 
 import pytest
+from PIL import Image
 
-from tests.conftest import fixture_bytes, image_bytes, new_token, wait_terminal
+from tests.conftest import fixture_bytes, image_bytes, new_token, wait_processing, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
 from tryon_server.auth import hash_token
+from tryon_server.engines.base import ProgressCallback, TryOnJob
+from tryon_server.exceptions import InputRejected
 
 PHOTO = {"photo": ("me.jpg", fixture_bytes("grace_hopper.jpg"), "image/jpeg")}
 
@@ -68,21 +72,49 @@ def test_a_height_patch_is_refused_as_nan_not_json_another_tokens_or_unknown(ser
         assert c.get(url).json()["height_cm"] is None
 
 
+class RefusesTrousers(InstantEngine):
+    """Refuses every pair of trousers (a final failure, no retry): a failed try-on at once; holds a
+    dress until the test opens `gate` (a try-on still running)."""
+
+    gate = threading.Event()
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        if job.category == "lower":
+            raise InputRejected("Your legs are not all in the photo.", code="missing_body_parts")
+        if job.category == "dress":
+            self.gate.wait(30)
+        return super().run(job, progress)
+
+
 def test_a_profile_counts_the_tryons_its_deletion_takes_kept_ones_included(server_factory):
-    live = server_factory(InstantEngine)
+    live = server_factory(RefusesTrousers)
     with live.client(new_token(live)) as c:
         mine = c.post("/api/profiles", files=PHOTO).json()
         other = c.post("/api/profiles", files=PHOTO).json()
         assert (mine["tryon_count"], mine["kept_count"]) == (0, 0)
         made = []
-        for profile in (mine, mine, mine, other):
-            r = c.post("/api/tryon/sessions", data={"profile_id": profile["profile_id"]},
+        for profile, category in ((mine, "upper"), (mine, "upper"), (mine, "upper"), (other, "upper"), (mine, "lower")):
+            r = c.post("/api/tryon/sessions", data={"profile_id": profile["profile_id"], "category": category},
                        files={"garment": ("top.png", image_bytes(draw_top()), "image/png")})
-            made.append(wait_terminal(c, r.json()["session_id"])["session_id"])
-        assert c.post(f"/api/tryon/sessions/{made[0]}/keep", json={"keep": True}).status_code == 200
+            made.append(wait_terminal(c, r.json()["session_id"]))
+        assert [s["status"] for s in made] == ["completed"] * 4 + ["failed"]
+        made_ids = [s["session_id"] for s in made]
+        assert c.post(f"/api/tryon/sessions/{made_ids[0]}/keep", json={"keep": True}).status_code == 200
+        # the failed one is not counted: the archive never shows it, and the page's "all 3 try-ons"
+        # must be the three the shopper sees there
         counted = {p["profile_id"]: (p["tryon_count"], p["kept_count"]) for p in c.get("/api/profiles").json()["items"]}
         assert counted == {mine["profile_id"]: (3, 1), other["profile_id"]: (1, 0)}
         assert c.get(f"/api/profiles/{mine['profile_id']}").json()["tryon_count"] == 3
-        # and the deletion takes exactly those, the kept one too
-        assert c.delete(f"/api/profiles/{mine['profile_id']}").status_code == 204
-        assert [c.get(f"/api/tryon/sessions/{s}").status_code for s in made] == [404, 404, 404, 200]
+        # one still running (on the stage) is counted: it goes too
+        RefusesTrousers.gate.clear()
+        running = c.post("/api/tryon/sessions", data={"profile_id": mine["profile_id"], "category": "dress"},
+                         files={"garment": ("dress.png", image_bytes(draw_top()), "image/png")}).json()["session_id"]
+        try:
+            wait_processing(c, running)
+            assert c.get(f"/api/profiles/{mine['profile_id']}").json()["tryon_count"] == 4
+            # and the deletion takes those, the kept one, the running one and the failed one too
+            assert c.delete(f"/api/profiles/{mine['profile_id']}").status_code == 204
+        finally:
+            RefusesTrousers.gate.set()
+        assert [c.get(f"/api/tryon/sessions/{s}").status_code for s in [*made_ids, running]] == [
+            404, 404, 404, 200, 404, 404]

@@ -8,12 +8,14 @@ so requests from 127.0.0.2 and 127.0.0.3 are different clients to the server.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from tests.conftest import fixture_bytes, image_bytes, new_token, wait_processing, wait_terminal
+from tests.conftest import LiveServer, fixture_bytes, image_bytes, new_token, wait_processing, wait_terminal
 from tests.doubles import InstantEngine
 from tests.garments import draw_top
 from tryon_server.config import Settings
@@ -107,29 +109,37 @@ class GatedEngine(InstantEngine):
         return super().run(job, progress)
 
 
+@contextmanager
+def one_session_processing(server_factory, queue_max: int) -> Iterator[tuple[LiveServer, GatedEngine, httpx.Client]]:
+    """A server whose one inference thread is held by a first session, so that every later one
+    waits in the queue; the gate is opened on the way out whatever happened, or the server could
+    not stop."""
+    engine = GatedEngine()
+    live = server_factory(lambda: engine, queue_max=queue_max)
+    try:
+        with live.client(new_token(live)) as c:
+            wait_processing(c, submit(c).json()["session_id"])
+            yield live, engine, c
+    finally:
+        engine.gate.set()
+
+
 def test_default_queue_bound_is_100():
     assert Settings().queue_max == 100
 
 
 def test_full_queue_answers_503_with_retry_after_and_accepts_again_once_drained(server_factory):
-    engine = GatedEngine()
-    live = server_factory(lambda: engine, queue_max=3)
-    try:
-        with live.client(new_token(live)) as c:
-            first = submit(c).json()["session_id"]
-            wait_processing(c, first)
-            waiting = [submit(c) for _ in range(3)]
-            assert [r.status_code for r in waiting] == [202, 202, 202]
-            full = submit(c)
-            assert full.status_code == 503, full.text
-            assert full.json()["error"]["code"] == "queue_full" and "queue is full" in full.json()["error"]["message"]
-            assert int(full.headers["Retry-After"]) > 0
-            engine.gate.set()
-            for r in waiting:
-                assert wait_terminal(c, r.json()["session_id"])["status"] == "completed"
-            assert submit(c).status_code == 202
-    finally:
+    with one_session_processing(server_factory, queue_max=3) as (_, engine, c):
+        waiting = [submit(c) for _ in range(3)]
+        assert [r.status_code for r in waiting] == [202, 202, 202]
+        full = submit(c)
+        assert full.status_code == 503, full.text
+        assert full.json()["error"]["code"] == "queue_full" and "queue is full" in full.json()["error"]["message"]
+        assert int(full.headers["Retry-After"]) > 0
         engine.gate.set()
+        for r in waiting:
+            assert wait_terminal(c, r.json()["session_id"])["status"] == "completed"
+        assert submit(c).status_code == 202
 
 
 @pytest.mark.parametrize("limit", [0])
@@ -141,17 +151,10 @@ def test_zero_disables_rate_limits(server_factory, limit):
 
 def test_simultaneous_submissions_cannot_overfill_the_queue(server_factory):
     """The bound holds under a burst: the check and the insert are not separated by the upload."""
-    engine = GatedEngine()
-    live = server_factory(lambda: engine, queue_max=3)
-    try:
-        with live.client(new_token(live)) as c:
-            first = submit(c).json()["session_id"]
-            wait_processing(c, first)
-            with ThreadPoolExecutor(12) as pool:
-                statuses = list(pool.map(lambda _: submit(c).status_code, range(12)))
-            assert sorted(statuses) == [202] * 3 + [503] * 9, statuses
-            assert httpx.get(live.url + "/api/health").json()["queue_depth"] == 3
-            # the nine refused uploads left no file behind: person + garment of the 4 sessions only
-            assert len([k for k in live.state.storage.all_keys() if k.startswith("inputs/")]) == 8
-    finally:
-        engine.gate.set()
+    with one_session_processing(server_factory, queue_max=3) as (live, _, c):
+        with ThreadPoolExecutor(12) as pool:
+            statuses = list(pool.map(lambda _: submit(c).status_code, range(12)))
+        assert sorted(statuses) == [202] * 3 + [503] * 9, statuses
+        assert httpx.get(live.url + "/api/health").json()["queue_depth"] == 3
+        # the nine refused uploads left no file behind: person + garment of the 4 sessions only
+        assert len([k for k in live.state.storage.all_keys() if k.startswith("inputs/")]) == 8

@@ -35,10 +35,16 @@ class EngineOptions(BaseModel):
     fast: bool = Field(False, description="Fewer steps, quicker result (GPU engines).")
 
 
-METADATA_HELP = ("What the client knows about the product, as a JSON object of at most 16 KB. The page and the "
-                 "extension show these keys when present: `title` (at most 300 characters), `shop` (120), `brand` "
-                 "(120), `price` (text of at most 40 characters as the shop shows it, or a number) and `currency` "
-                 "(10, e.g. EUR); each is non-blank text, else 422. Other keys are kept as sent.")
+# The metadata keys the page and the extension show on an archive tile, with their most characters:
+# api/sessions.py checks them with these numbers and the help below states them, so the two agree.
+PRODUCT_TEXT: dict[str, int] = {"title": 300, "shop": 120, "brand": 120, "price": 40, "currency": 10}
+MAX_METADATA_BYTES = 16 * 1024
+METADATA_HELP = ("What the client knows about the product, as a JSON object of at most "
+                 f"{MAX_METADATA_BYTES // 1024} KB. The page and the extension show these keys when present: "
+                 f"`title` (at most {PRODUCT_TEXT['title']} characters), `shop` ({PRODUCT_TEXT['shop']}), `brand` "
+                 f"({PRODUCT_TEXT['brand']}), `price` (text of at most {PRODUCT_TEXT['price']} characters as the shop "
+                 f"shows it, or a number from 0) and `currency` ({PRODUCT_TEXT['currency']}, e.g. EUR); each is "
+                 "non-blank text, else 422. Other keys are kept as sent.")
 
 
 class SessionCreateJson(BaseModel):
@@ -83,8 +89,9 @@ class ProfileOut(BaseModel):
     photo_url: str
     created_at: str
     measurements: dict[str, Any] | None = None
-    tryon_count: int = Field(ge=0, description="Try-ons made from this profile's photo (any status); deleting the "
-                             "profile deletes them too.")
+    tryon_count: int = Field(ge=0, description="Try-ons made from this profile's photo, finished (those the archive "
+                             "lists) or still running; deleting the profile deletes them too, and any failed ones "
+                             "(not counted).")
     kept_count: int = Field(ge=0, description="How many of those are kept; they are deleted with the profile too.")
 
 

@@ -117,13 +117,15 @@ def openapi_document() -> dict[str, Any]:
         "/api/profiles": {
             "post": {"summary": "Add a fitting profile (a photo of yourself). With an engine that analyses people "
                                 "itself (classic, diffusion, catvton) the photo is checked first: one with no "
-                                "person in it is refused (422 `no_person`) with what photo to take.",
+                                "person in it is refused (422 `no_person`) with what photo to take; with more "
+                                "than 4 photos waiting to be checked, 503 `busy` with Retry-After.",
                      "security": BEARER,
                      "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                          "type": "object", "required": ["photo"],
                          "properties": {"photo": _IMAGE, "name": {"type": "string", "maxLength": 80},
                                         "height_cm": {"type": "number", "minimum": 50, "maximum": 250}}}}}},
-                     "responses": {"201": _json("ProfileOut", "Created"), **common, **_errors(400, 413, 415, 422)}},
+                     "responses": {"201": _json("ProfileOut", "Created"), **common,
+                                   **_errors(400, 413, 415, 422, 503)}},
             "get": {"summary": "List my profiles.", "security": BEARER,
                     "responses": {"200": _json("ProfileList"), **common}}},
         "/api/profiles/{profile_id}": {
@@ -136,7 +138,8 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"application/json": {"schema": _ref("ProfileHeight")}}},
                       "responses": {"200": _json("ProfileOut"), **common, **_errors(400, 404, 422)}},
             "delete": {"summary": "Delete a profile, its photo and the try-ons made from it (kept ones too: "
-                                  "`tryon_count` says how many).", "security": BEARER,
+                                  "`tryon_count` says how many, failed ones not counted).",
+                       "security": BEARER,
                        "responses": {"204": {"description": "Deleted"}, **common, **_errors(404)}}},
         "/api/tryon/sessions": {"post": {
             "summary": "Start a try-on: a person (photo or profile) wearing one garment (image or URL).",

@@ -23,7 +23,7 @@ from ..downloads import download_image
 from ..engines.base import CATEGORIES
 from ..exceptions import BadRequest, NotFound, NotReady, QueueFull, ValidationFailed
 from ..profiles import load_profile
-from ..schemas import EngineOptions, KeepBody, SessionCreateJson
+from ..schemas import MAX_METADATA_BYTES, PRODUCT_TEXT, EngineOptions, KeepBody, SessionCreateJson
 from ..serialize import session_json
 from ..state import AppState, get_state
 from ..status import TERMINAL, Status
@@ -31,10 +31,9 @@ from ..uploads import clean_upload, read_file_field, read_form, read_json, text_
 
 log = logging.getLogger("tryon.sessions")
 
-MAX_METADATA = 16 * 1024
-# The metadata keys the page and the extension show on an archive tile: checked here so what is
-# shown is plain text of a sensible length (any other key passes through as the client sent it).
-PRODUCT_TEXT = {"title": 300, "shop": 120, "brand": 120, "price": 40, "currency": 10}
+# The metadata keys the page and the extension show on an archive tile are checked here, with the
+# lengths of schemas.PRODUCT_TEXT (which the API docs state), so what is shown is plain text of a
+# sensible length (any other key passes through as the client sent it); a refusal names each so:
 _PRODUCT_NOUN = {"title": "the product's name", "shop": "the shop's name", "brand": "the brand",
                  "price": "the price as shown", "currency": "a currency code such as EUR"}
 EVENT_REFRESH_S = 2.0  # SSE streams re-read their session at least this often (queue positions move)
@@ -81,8 +80,8 @@ def _parse_metadata(value: Any) -> str | None:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (ValueError, RecursionError):
         raise ValidationFailed("metadata must be plain JSON (no NaN or Infinity).", code="bad_metadata") from None
-    if len(text) > MAX_METADATA:
-        raise ValidationFailed("metadata is too long (at most 16 KB).", code="bad_metadata")
+    if len(text) > MAX_METADATA_BYTES:
+        raise ValidationFailed(f"metadata is too long (at most {MAX_METADATA_BYTES // 1024} KB).", code="bad_metadata")
     return text
 
 

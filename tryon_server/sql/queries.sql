@@ -15,19 +15,23 @@ INSERT INTO profiles (id, owner, name, height_cm, photo_key, photo_sha256, creat
 VALUES (:id, :owner, :name, :height_cm, :photo_key, :photo_sha256, :now);
 
 -- name: get_profile
--- with how many try-ons were made from it, and how many of those are kept: deleting the profile
--- deletes them all, and the page says so, with the numbers, before it does
+-- with how many try-ons were made from it, finished (those the archive lists) or still running (on
+-- the stage), and how many of those are kept: deleting the profile deletes them all, and the page
+-- says so, with the numbers, before it does. A failed one goes too but is not counted: it is never
+-- shown, so "all 3 try-ons" beside two tiles would puzzle the shopper
 SELECT profiles.*,
-       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
        (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
-                                        AND s.kept = 1) AS kept_count
+                                        AND s.status != 'failed') AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.status = 'completed' AND s.kept = 1) AS kept_count
 FROM profiles WHERE id = :id AND owner = :owner;
 
 -- name: list_profiles
 SELECT profiles.*,
-       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id) AS tryon_count,
        (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
-                                        AND s.kept = 1) AS kept_count
+                                        AND s.status != 'failed') AS tryon_count,
+       (SELECT count(*) FROM sessions s WHERE s.owner = profiles.owner AND s.profile_id = profiles.id
+                                        AND s.status = 'completed' AND s.kept = 1) AS kept_count
 FROM profiles WHERE owner = :owner ORDER BY created_at DESC, id;
 
 -- name: set_profile_height

@@ -121,6 +121,18 @@ class HostedEngine:
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"{self.provider.title} cannot be reached: {type(exc).__name__}") from None
 
+    def _json(self, response: httpx.Response) -> Any:
+        """The JSON of an answer the provider module has already sorted its refusals and account
+        problems out of: anything but 200 left is the provider's own failure, and so is a body
+        that is not JSON (a proxy's or load balancer's error page, say)."""
+        if response.status_code != 200:
+            raise self._server_error(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderUnavailable(f"{self.provider.title} answered something that is not JSON: "
+                                      f"{response.text[:200]}") from None
+
     def _server_error(self, response: httpx.Response) -> ProviderUnavailable:
         return ProviderUnavailable(f"{self.provider.title} answered HTTP {response.status_code}: "
                                    f"{error_text(response)[:300]}")

@@ -95,12 +95,7 @@ class FashnEngine(HostedEngine):
             raise self._account_problem(response)
         if response.status_code in (400, 422):
             raise self._refused(error_text(response))
-        if response.status_code != 200:
-            raise self._server_error(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ProviderUnavailable(f"FASHN answered something that is not JSON: {response.text[:200]}") from None
+        body = self._json(response)
         if not isinstance(body, dict):
             raise ProviderUnavailable("FASHN answered an unexpected JSON value")
         return body

@@ -71,12 +71,7 @@ class GeminiEngine(HostedEngine):
             raise self._account_problem(response)  # a bad key, or billing/region not set up
         if response.status_code == 400:
             raise self._refused(error_text(response))
-        if response.status_code != 200:
-            raise self._server_error(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ProviderUnavailable(f"Google Gemini answered something that is not JSON: {response.text[:200]}") from None
+        body = self._json(response)
         return body if isinstance(body, dict) else {}
 
 

@@ -59,12 +59,7 @@ class OpenAIEngine(HostedEngine):
                 raise self._account_problem(response)
             raise self._refused(error_text(response), "provider_moderation"
                                 if error.get("code") == "moderation_blocked" else "provider_refused")
-        if response.status_code != 200:
-            raise self._server_error(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise ProviderUnavailable(f"OpenAI answered something that is not JSON: {response.text[:200]}") from None
+        body = self._json(response)
         return body if isinstance(body, dict) else {}
 
 
