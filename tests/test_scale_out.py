@@ -24,7 +24,7 @@ from tests.cluster import Cluster, services_missing
 from tests.conftest import free_port, image_bytes
 from tests.doubles import GATE_SEED, PAUSE_SEED
 from tests.garments import draw_top
-from tests.server_process import ServerProcess
+from tests.server_process import NO_RATE_LIMITS, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -40,8 +40,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
     c = Cluster(root, engine="tests.doubles:pausing_classic_engine", env={"TRYON_TEST_GATE": str(root / "gate")},
                 extra=("--visibility-timeout-s", str(VISIBILITY_S), "--inference-timeout-s", str(VISIBILITY_S - 2),
-                       "--worker-lease-s", "6",
-                       "--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", "--queue-max", "1000"))
+                       "--worker-lease-s", "6", *NO_RATE_LIMITS, "--queue-max", "1000"))
     try:
         c.start()
         for _ in range(2):

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.cluster import Cluster
 from tests.conftest import fixture_bytes
+from tests.server_process import NO_RATE_LIMITS
 
 
 def run(workers: int, sessions: int, cluster: Cluster) -> dict[str, float]:
@@ -76,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     env = {"TRYON_TEST_ENGINE_DELAY": str(args.delay)}
     cluster = Cluster(Path(tempfile.mkdtemp(prefix="tryon-scale-")), engine="tests.doubles:instant_engine", env=env,
-                      extra=("--rate-limit-per-minute", "0", "--submit-limit-per-minute", "0", "--queue-max", "10000"))
+                      extra=(*NO_RATE_LIMITS, "--queue-max", "10000"))
     rows = []
     try:
         cluster.start()
