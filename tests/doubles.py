@@ -96,12 +96,15 @@ PAUSE_S = 4.0
 # one with this seed waits while the file named by TRYON_TEST_GATE exists (at most GATE_MAX_S)
 GATE_SEED = 434343
 GATE_MAX_S = 120.0
+# one with this seed fails with an engine error the first time, on any worker (the file named by
+# TRYON_TEST_GATE + ".failed" remembers it across processes)
+FAIL_ONCE_SEED = 444444
 
 
 class PausingClassicEngine:
     """The real classic engine; a try-on with seed PAUSE_SEED first reports the stage "test_pause"
     and waits PAUSE_S, one with GATE_SEED waits while the test's gate file exists (both still
-    cancellable), so that a test can act while it surely runs."""
+    cancellable), so that a test can act while it surely runs; one with FAIL_ONCE_SEED fails once."""
 
     def __init__(self, settings: object) -> None:
         from tryon_server.engines.classic import ClassicEngine
@@ -117,6 +120,14 @@ class PausingClassicEngine:
 
     def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
         seed = job.options.get("seed")
+        if seed == FAIL_ONCE_SEED:
+            try:
+                with open(os.environ["TRYON_TEST_GATE"] + ".failed", "x"):
+                    pass
+            except FileExistsError:
+                pass
+            else:
+                raise RuntimeError("simulated engine error, once")
         if seed in (PAUSE_SEED, GATE_SEED):
             progress("test_pause", 0.05)
             gate = os.environ.get("TRYON_TEST_GATE", "")

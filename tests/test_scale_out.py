@@ -22,7 +22,7 @@ from PIL import Image
 
 from tests.cluster import Cluster, services_missing
 from tests.conftest import free_port, image_bytes
-from tests.doubles import GATE_SEED, PAUSE_SEED
+from tests.doubles import FAIL_ONCE_SEED, GATE_SEED, PAUSE_SEED
 from tests.garments import draw_top
 from tests.server_process import NO_RATE_LIMITS, ServerProcess
 
@@ -245,6 +245,16 @@ def test_queue_positions_are_the_same_through_either_api_process(cluster: Cluste
         gate.unlink()
     bodies = wait_all_terminal(api1, token, [*gated, *(w["session_id"] for w in waiting)], timeout=300)
     assert {b["status"] for b in bodies.values()} == {"completed"}
+
+
+def test_an_engine_error_is_retried_with_backoff_on_a_worker(cluster: Cluster):
+    api = cluster.apis[0]
+    token, profile = new_profile(api)
+    sid = submit(api, token, profile, small_garment(), seed=FAIL_ONCE_SEED)["session_id"]
+    body = wait_all_terminal(api, token, [sid], timeout=120)[sid]
+    assert body["status"] == "completed" and body["attempts"] == 2, body
+    logs = "".join(w.log_path.read_text(errors="replace") for w in cluster.workers)
+    assert "simulated engine error, once" in logs and "processing -> queued (retry in" in logs
 
 
 def test_expiry_runs_once_across_the_cluster(cluster: Cluster):
