@@ -257,6 +257,29 @@ def test_an_engine_error_is_retried_with_backoff_on_a_worker(cluster: Cluster):
     assert "simulated engine error, once" in logs and "processing -> queued (retry in" in logs
 
 
+def test_links_and_delete_all_work_across_api_processes(cluster: Cluster):
+    api0, api1 = cluster.apis
+    token, profile = new_profile(api0)
+    auth = {"Authorization": f"Bearer {token}"}
+    sid = submit(api0, token, profile, small_garment())["session_id"]
+    body = wait_all_terminal(api0, token, [sid], timeout=120)[sid]
+    # a link one API process signed opens on the other (the secret on the shared folder)
+    image = httpx.get(f"{api1.url}{body['result_url']}", timeout=30)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    result = cluster.shared / "images" / body["result_url"].split("?")[0].removeprefix("/api/images/")
+    assert result.is_file()
+    assert session(api1, token, sid)["status"] == "completed"  # API 1 now knows (caches) the token
+
+    assert httpx.delete(f"{api0.url}/api/tokens/current", headers=auth, timeout=30).status_code == 204
+    assert not result.exists()  # the shared folder's files went with the rows
+    # API 1 forgot the token too (the event bus told it): unknown, not merely without sessions
+    deadline = time.monotonic() + 30
+    while (r := httpx.get(f"{api1.url}/api/tryon/sessions/{sid}", headers=auth, timeout=30)).status_code != 401:
+        assert r.status_code == 404 and time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+    assert r.json()["error"]["code"] == "unknown_token"
+
+
 def test_expiry_runs_once_across_the_cluster(cluster: Cluster):
     from tryon_server.distributed.pgdb import PostgresDatabase
 
