@@ -149,19 +149,34 @@ function renderCompareBar() {
   const latest = $("compare-latest");
   latest.hidden = count > 0 || total < 2 || !profile;
   // a long name is cut with an ellipsis (the span), not folded onto three lines
-  latest.replaceChildren(h("span", { class: "compare-latest-label" }, `Latest of ${profile?.name || "your photo"}`));
+  const words = `Latest of ${profile?.name || "your photo"}`;
+  latest.replaceChildren(h("span", { class: "compare-latest-label" }, words));
+  latest.title = words;
 }
 
 function chosenProfile() {
   return state.profiles.find((p) => p.profile_id === state.selectedProfileId) || null;
 }
 
+/** The newest (up to MAX_COMPARE) finished try-ons of one profile: the archive read newest first,
+ *  a page of 100 at a time, until they are found or it ends (another photo's hundred newer ones
+ *  must not hide them). */
+async function latestOf(profileId) {
+  const found = [];
+  let cursor;
+  do {
+    const page = await api.archive(100, cursor);
+    found.push(...page.items.filter((s) => s.profile_id === profileId));
+    cursor = page.next_cursor;
+  } while (found.length < MAX_COMPARE && cursor);
+  return found.slice(0, MAX_COMPARE);
+}
+
 /** The other way to compare: the newest try-ons of the photo chosen in step 1, no ticking needed. */
 async function compareLatest(button) {
   const profile = chosenProfile();
   if (!profile) return;
-  const { items } = await api.archive(100);
-  const latest = items.filter((s) => s.profile_id === profile.profile_id).slice(0, MAX_COMPARE);
+  const latest = await latestOf(profile.profile_id);
   if (latest.length < 2) {
     toast(`${profile.name || "This photo"} has ${latest.length ? "only one try-on" : "no try-ons"} yet: try on another garment first.`);
     return;

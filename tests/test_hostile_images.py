@@ -108,7 +108,8 @@ def test_server_memory_stays_bounded_through_the_whole_corpus(server: ServerProc
 
 def test_simultaneous_large_uploads_keep_memory_bounded(tmp_path):
     """Five 36-megapixel uploads at once: decodes share a pixel budget and give their buffers
-    back, so the peak is about one large decode, not five (it was 1.1-1.3 GB for eight before)."""
+    back, so the peak is about one large decode, not five (it was 1.1-1.3 GB for eight before);
+    the photo check at save takes at most 4 at once."""
     big = next(c for c in CORPUS if c.name == "big_png_36_megapixels_allowed")
     proc = ServerProcess(tmp_path / "data", "--rate-limit-per-minute", "0").start()
     try:
@@ -122,7 +123,10 @@ def test_simultaneous_large_uploads_keep_memory_bounded(tmp_path):
                     return r.status_code
                 return await asyncio.gather(*[one() for _ in range(5)])
 
-        assert asyncio.run(upload_all()) == [201] * 5
+        codes = asyncio.run(upload_all())
+        # At most 4 photos are decoded and checked at once (api/profiles.py): a fifth that arrives
+        # while 4 are in hand is told to retry (503 + Retry-After), one that arrives later is saved.
+        assert set(codes) <= {201, 503} and codes.count(201) >= 4, codes
         peak = proc.peak_rss_mb()
     finally:
         proc.terminate()

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from . import test_page_browser
 from .browser import artifact
 from .conftest import FIXTURES, image_bytes, wait_terminal
+from .doubles import InstantEngine
 from .garments import draw_dress, draw_top
 from .test_page_browser import DESKTOP, PHONE, add_profile, open_page, token_of
 
@@ -302,4 +303,34 @@ def test_chosen_tryons_deleted_with_their_profile_leave_the_count_those_on_anoth
     expect(page.locator(".tile")).to_have_count(0)
     expect(bar).to_be_hidden()
     expect(page.locator("#compare-count")).not_to_contain_text("chosen")
+    assert [p for p in problems if "Failed to load resource" not in p] == []
+
+
+def test_latest_of_a_photo_finds_its_tryons_behind_a_hundred_newer_ones_of_another(server_factory,
+                                                                                     browser: Browser) -> None:
+    # the engine does not matter here, only how many try-ons the archive holds: an instant one
+    live = server_factory(InstantEngine)
+    problems: list[str] = []
+    page = open_page(browser, live, problems)
+    add_profile(page, FIXTURES / "grace_hopper.jpg", "Grace")
+    top = image_bytes(draw_top())
+    with live.client(token_of(page)) as api:
+        grace = api.get("/api/profiles").json()["items"][0]["profile_id"]
+        other = api.post("/api/profiles", data={"name": "Other"},
+                         files={"photo": ("o.png", (FIXTURES / "astronaut.png").read_bytes(), "image/png")})
+        graces = [try_on(api, grace, top, metadata={"title": f"Grace Tee {i}"}) for i in range(2)]
+        # more newer ones of another photo than one archive read of 100 holds
+        accepted = [api.post("/api/tryon/sessions", data={
+            "profile_id": other.json()["profile_id"], "category": "upper", "options": '{"output_size": 128}',
+        }, files={"garment": ("g.png", top, "image/png")}) for _ in range(100)]
+        assert {r.status_code for r in accepted} == {202}
+        for r in accepted:
+            assert wait_terminal(api, r.json()["session_id"])["status"] == "completed"
+    page.reload()
+    expect(page.locator(".profile", has_text="Grace")).to_have_attribute("data-selected", "true")
+    page.get_by_role("button", name="Latest of Grace").click()
+    dialog = page.get_by_role("dialog", name="2 try-ons side by side")
+    expect(dialog).to_be_visible()
+    assert [f.get_attribute("data-session-id") for f in dialog.locator(".sbs-item").all()] == [
+        graces[1]["session_id"], graces[0]["session_id"]]
     assert [p for p in problems if "Failed to load resource" not in p] == []
