@@ -88,3 +88,56 @@ def instant_engine(settings: object) -> InstantEngine:
     """For a server started as a subprocess: `run.py --engine tests.doubles:instant_engine`.
     TRYON_TEST_ENGINE_DELAY (seconds) makes each try-on take that long."""
     return InstantEngine(delay_s=float(os.environ.get("TRYON_TEST_ENGINE_DELAY", "0")))
+
+
+# a try-on whose `seed` option is this pauses first (tests/test_scale_out.py kills its worker then)
+PAUSE_SEED = 424242
+PAUSE_S = 4.0
+# one with this seed waits while the file named by TRYON_TEST_GATE exists (at most GATE_MAX_S)
+GATE_SEED = 434343
+GATE_MAX_S = 120.0
+# one with this seed fails with an engine error the first time, on any worker (the file named by
+# TRYON_TEST_GATE + ".failed" remembers it across processes)
+FAIL_ONCE_SEED = 444444
+
+
+class PausingClassicEngine:
+    """The real classic engine; a try-on with seed PAUSE_SEED first reports the stage "test_pause"
+    and waits PAUSE_S, one with GATE_SEED waits while the test's gate file exists (both still
+    cancellable), so that a test can act while it surely runs; one with FAIL_ONCE_SEED fails once."""
+
+    def __init__(self, settings: object) -> None:
+        from tryon_server.engines.classic import ClassicEngine
+
+        self.inner = ClassicEngine(settings)  # type: ignore[arg-type]
+        self.name, self.device = self.inner.name, self.inner.device
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def person_analyzer(self) -> object:
+        return self.inner.person_analyzer()
+
+    def run(self, job: TryOnJob, progress: ProgressCallback) -> Image.Image:
+        seed = job.options.get("seed")
+        if seed == FAIL_ONCE_SEED:
+            try:
+                with open(os.environ["TRYON_TEST_GATE"] + ".failed", "x"):
+                    pass
+            except FileExistsError:
+                pass
+            else:
+                raise RuntimeError("simulated engine error, once")
+        if seed in (PAUSE_SEED, GATE_SEED):
+            progress("test_pause", 0.05)
+            gate = os.environ.get("TRYON_TEST_GATE", "")
+            deadline = time.monotonic() + (PAUSE_S if seed == PAUSE_SEED else GATE_MAX_S)
+            while time.monotonic() < deadline and (seed == PAUSE_SEED or os.path.exists(gate)):
+                job.check_cancelled()
+                time.sleep(0.05)
+        return self.inner.run(job, progress)
+
+
+def pausing_classic_engine(settings: object) -> PausingClassicEngine:
+    """`--engine tests.doubles:pausing_classic_engine`: the classic engine with a pause on demand."""
+    return PausingClassicEngine(settings)

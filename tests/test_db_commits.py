@@ -40,7 +40,8 @@ async def _insert_tokens_beside_claims(db: Database, path: Path, n: int) -> list
         for i in range(n):
             # the claim is queued on the connection just before the insert, as when the worker
             # takes the next session while a submission commits its own
-            await asyncio.gather(db.fetch_one("claim_session", id=f"s{i:04d}", now=time.time()), write(f"t{i:04d}"))
+            await asyncio.gather(db.fetch_one("claim_session", id=f"s{i:04d}", now=time.time(), takeover=False),
+                                 write(f"t{i:04d}"))
     finally:
         other.close()
     return missing

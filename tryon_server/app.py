@@ -115,7 +115,12 @@ def build_state(settings: Settings, engine_factory: Callable[[], Engine]) -> App
 
 def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> Starlette:
     """The ASGI app. `engine_factory` defaults to the engine `settings.engine` names; it is
-    called on the inference thread, so building the engine there too keeps models on it."""
+    called on the inference thread, so building the engine there too keeps models on it.
+    With --database set, an API process of the distributed mode instead (distributed/app.py)."""
+    if settings.distributed:
+        from .distributed.app import create_cluster_app
+
+        return create_cluster_app(settings)
     factory = engine_factory or (lambda: create_engine(settings))
     state = build_state(settings, factory)
 
@@ -161,6 +166,12 @@ def create_app(settings: Settings, engine_factory: Callable[[], Engine] | None =
                 logging.shutdown()
                 os._exit(0)
 
+    return build_starlette(settings, state, lifespan)
+
+
+def build_starlette(settings: Settings, state: AppState,
+                    lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]) -> Starlette:
+    """The routes, the page and the middleware around them: the same in both modes."""
     routes = list(api_routes)
     if STATIC_DIR.is_dir():
         routes.append(Mount("/", app=StaticFiles(directory=STATIC_DIR, html=True), name="static"))

@@ -13,6 +13,7 @@ import uvicorn
 
 from .app import WILDCARD_HOSTS, create_app
 from .config import parse_settings
+from .distributed import check_settings
 from .engines import resolve_choice
 from .exceptions import ConfigError
 from .http_server import uvicorn_config
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("tryon.run")
     try:
         # fail fast, with the reason, before anything listens; `auto` is decided (and explained) once
-        settings = settings.with_(engine=resolve_choice(settings))
+        check_settings(settings)
+        if not settings.distributed:  # distributed: the engine is the workers' (each decides `auto` itself)
+            settings = settings.with_(engine=resolve_choice(settings))
     except ConfigError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)

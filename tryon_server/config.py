@@ -77,6 +77,22 @@ class Settings:
                                                   "byte; then the connection is closed")
     request_body_timeout_s: float = setting(60.0, "seconds a request's body may take to arrive once its head "
                                                   "is in; then the connection is closed")
+    # the distributed mode (docs/scale-out.md): set --database, --broker and --storage together
+    database: str = setting("", "distributed mode: postgresql://USER@HOST:PORT/DB holds the state instead of "
+                                "SQLite (needs --broker and --storage)")
+    broker: str = setting("", "distributed mode: redis://HOST:PORT/N, Celery's broker and the progress channel")
+    storage: str = setting("", "distributed mode: the image folder every API process and worker sees (a shared "
+                               "mount); the link-signing secret lives there too")
+    visibility_timeout_s: float = setting(3600.0, "distributed mode: a try-on taken by a worker that vanished is "
+                                                  "handed to another after this; keep it above the longest try-on")
+    worker_lease_s: float = setting(30.0, "distributed mode: seconds a worker's lease on its running try-on lasts "
+                                          "(renewed every third of it); an expired one, its worker dead, is taken "
+                                          "over")
+    metrics_port: int = setting(0, "distributed worker: serve its Prometheus metrics on this port (0: off)")
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.database)
 
     @property
     def max_upload_bytes(self) -> int:

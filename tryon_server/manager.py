@@ -86,8 +86,8 @@ class SessionManager:
         now = time.time()
         quota_day = self.quota.day()
         try:
-            inserted = await self.db.execute(
-                "insert_session_if_room", id=session_id, owner=owner, profile_id=profile_id, category=category,
+            inserted = await self._insert(
+                session_id, owner=owner, profile_id=profile_id, category=category,
                 person_key=person_key, person_sha256=person_sha256, garment_key=garment_key, source_url=source_url,
                 page_url=page_url, metadata=metadata, options=options, now=now,
                 expires_at=now + self.settings.retention_seconds, queue_max=self.settings.queue_max,
@@ -104,10 +104,27 @@ class SessionManager:
             if quota_day is not None and await self.quota.used(self.db, owner) >= self.quota.limit:
                 raise self.quota.exceeded()
             raise QueueFull("The try-on queue is full; try again in a minute.", headers={"Retry-After": "30"})
-        self._ids.put_nowait(session_id)
+        self._line_up(session_id)
         self.metrics.transition(Status.QUEUED)
         log.info("session created -> queued", extra={"fields": {"session_id": session_id}})
         return session_id
+
+    # The hooks below are where the distributed mode (distributed/manager.py) differs: the line
+    # is Celery's there, and a session row is claimed under a lease, fenced by its attempt number.
+
+    async def _insert(self, session_id: str, **params: object) -> int:
+        return await self.db.execute("insert_session_if_room", id=session_id, **params)
+
+    def _line_up(self, session_id: str) -> None:
+        self._ids.put_nowait(session_id)
+
+    async def _claim_row(self, session_id: str) -> Row | None:
+        return await self.db.fetch_one("claim_session", id=session_id, now=time.time(), takeover=False)
+
+    def _fence(self, session_id: str) -> int | None:
+        """The attempt a running session was claimed with, when another process could claim it
+        again (then a stale worker's writes match no row); None here, where none can."""
+        return None
 
     async def recover(self) -> int:
         """Crash recovery, at start-up before any new work: processing -> queued, then every
@@ -135,7 +152,7 @@ class SessionManager:
     async def claim(self, session_id: str) -> tuple[Row, threading.Event] | None:
         """queued -> processing: the row and the flag that cancels it, or None when the session
         was deleted while it waited (or is already taken)."""
-        row = await self.db.fetch_one("claim_session", id=session_id, now=time.time())
+        row = await self._claim_row(session_id)
         if row is None:
             return None
         cancel = self._running[session_id] = threading.Event()
@@ -160,7 +177,7 @@ class SessionManager:
         """processing -> completed with its stored result; False (and the result deleted) when the
         session was deleted while it ran."""
         changed = await self.db.execute("complete_session", id=session_id, result_key=result_key, now=time.time(),
-                                        retention=self.settings.retention_seconds)
+                                        retention=self.settings.retention_seconds, attempt=self._fence(session_id))
         if not changed:
             await self.storage.delete([result_key])
             return False
@@ -172,7 +189,8 @@ class SessionManager:
         goes back to the daily quota, in the same statement and once at most, unless the caller
         says the failure is the input's (refund=False: a photo without a person, a refused garment)."""
         if not await self.db.execute("fail_session", id=session_id, error=message, error_code=code, now=time.time(),
-                                     retention=self.settings.retention_seconds, refund=refund):
+                                     retention=self.settings.retention_seconds, refund=refund,
+                                     attempt=self._fence(session_id)):
             return False
         self.metrics.transition(Status.FAILED)
         log.info("session -> failed (%s%s): %s", code, "" if refund else ", not refunded", message)
@@ -180,7 +198,7 @@ class SessionManager:
 
     async def retry(self, session_id: str, delay_s: float) -> bool:
         """processing -> queued now (a crash meanwhile loses nothing), back in line after the delay."""
-        if not await self.db.execute("retry_session", id=session_id, now=time.time()):
+        if not await self.db.execute("retry_session", id=session_id, now=time.time(), attempt=self._fence(session_id)):
             return False
         log.info("session processing -> queued (retry in %.1fs)", delay_s)
         self._requeue_later(session_id, delay_s)
@@ -191,7 +209,8 @@ class SessionManager:
         it may run again is in the row (a restart keeps the wait, the shopper sees it) and the
         attempt does not count."""
         now = time.time()
-        if not await self.db.execute("defer_session", id=session_id, retry_at=now + delay_s, now=now):
+        if not await self.db.execute("defer_session", id=session_id, retry_at=now + delay_s, now=now,
+                                     attempt=self._fence(session_id)):
             return False
         log.info("session processing -> queued (waiting for the provider, retry in %.1fs)", delay_s)
         self._requeue_later(session_id, delay_s)

@@ -153,3 +153,11 @@ class Worker:
                                      "provider_busy")
             return
         await self.sessions.defer(row["id"], delay)
+
+
+if __name__ == "__main__":  # `python -m tryon_server.worker`: a GPU worker of the distributed mode
+    import sys
+
+    from .distributed.worker_main import main
+
+    sys.exit(main())

@@ -86,28 +86,52 @@ UPDATE sessions SET status = 'queued', stage = 'queued', progress = 0, updated_a
 WHERE status = 'processing';
 
 -- name: claim_session
--- queued -> processing; the status guard makes a double claim (or a claim of a deleted row) a no-op
+-- queued -> processing; the status guard makes a double claim (or a claim of a deleted row) a no-op.
+-- :takeover (distributed mode only: its worker holds the session's lease, so whoever claimed it
+-- before is gone) also takes a processing one; the new attempt number fences the old claimer out
 UPDATE sessions SET status = 'processing', stage = 'starting', progress = 0,
                     attempts = attempts + 1, retry_at = NULL, updated_at = :now
-WHERE id = :id AND status = 'queued'
+WHERE id = :id AND (status = 'queued' OR (:takeover AND status = 'processing'))
 RETURNING *;
+
+-- name: fail_crashed_session
+-- distributed mode: fail_crashed for one session, taken over from a worker that died with it
+-- at each of its attempts
+UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = 'engine_crash',
+                    updated_at = :now, expires_at = :now + :retention, quota_day = NULL
+WHERE id = :id AND status = 'processing' AND attempts >= :max_attempts;
+
+-- name: session_status
+SELECT status FROM sessions WHERE id = :id;
+
+-- name: stale_queued_sessions
+-- distributed mode: queued (and not waiting for a provider) since before :before
+SELECT id FROM sessions
+WHERE status = 'queued' AND updated_at < :before AND (retry_at IS NULL OR retry_at <= :now)
+ORDER BY seq LIMIT 1000;
+
+-- The writes after a claim are fenced by the attempt: NULL in the embedded server; in the distributed
+-- mode the attempt the worker claimed, so a worker whose claim was taken over changes nothing.
 
 -- name: retry_session
 UPDATE sessions SET status = 'queued', stage = 'retrying', progress = 0, updated_at = :now
-WHERE id = :id AND status = 'processing';
+WHERE id = :id AND status = 'processing'
+  AND (:attempt IS NULL OR attempts = :attempt);
 
 -- name: defer_session
 -- the provider kept rate-limiting it: back in line at retry_at; the attempt is given back, since
 -- the try-on itself did not fail
 UPDATE sessions SET status = 'queued', stage = 'waiting_for_provider', progress = 0, retry_at = :retry_at,
                     attempts = attempts - 1, deferrals = deferrals + 1, updated_at = :now
-WHERE id = :id AND status = 'processing';
+WHERE id = :id AND status = 'processing'
+  AND (:attempt IS NULL OR attempts = :attempt);
 
 -- name: complete_session
 -- retention counts from the result, not from the submission: a long queue costs no viewing time
 UPDATE sessions SET status = 'completed', stage = 'done', progress = 1, result_key = :result_key,
                     updated_at = :now, expires_at = :now + :retention
-WHERE id = :id AND status = 'processing';
+WHERE id = :id AND status = 'processing'
+  AND (:attempt IS NULL OR attempts = :attempt);
 
 -- name: fail_session
 -- :refund gives the try-on back to the daily quota (quota_day -> NULL fires quota_refund); the
@@ -115,7 +139,8 @@ WHERE id = :id AND status = 'processing';
 UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_code = :error_code,
                     updated_at = :now, expires_at = :now + :retention,
                     quota_day = CASE WHEN :refund THEN NULL ELSE quota_day END
-WHERE id = :id AND status IN ('queued', 'processing');
+WHERE id = :id AND status IN ('queued', 'processing')
+  AND (:attempt IS NULL OR attempts = :attempt);
 
 -- name: set_kept
 UPDATE sessions SET kept = :kept, updated_at = :now WHERE id = :id AND owner = :owner;
