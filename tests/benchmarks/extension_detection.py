@@ -14,7 +14,7 @@ own evaluation when they are injected (where V8 compiles them: they ask for eage
 Pages:
 - by default the project's own fixture shops (tests/shops/), each as written and made big: a mega
   menu, a grid of 48 recommendation tiles and a long footer added before the first detection
-  (about 9,000 elements, the size of a big real shop page);
+  (about 7,000 more elements, the size of a big real shop page);
 - with `--pages-dir`, a folder of saved pages with a MANIFEST.json in the format of the team's
   shops-dev set (evaluation data: read in place, never copied here). Every request that leaves
   loopback is answered locally: pictures by that folder's own `score_shops.image_for` when it has
