@@ -6,10 +6,17 @@ workers (`python -m tryon_server.worker ...`) as child processes.
 PostgreSQL refuses to run as root: as root (CI), its folder belongs to the `postgres` user that
 Debian's package creates, and initdb and postgres run as that user (Popen's user=, so that the
 server is our direct child and its signals reach it).
+
+Nothing started here outlives the test process, however it ends (a failure, pytest-timeout, CI
+killing the run): each child is told by the kernel when its parent dies (PR_SET_PDEATHSIG), and
+none holds the test run's stdout or stderr, which a CI job reading them through a pipe would wait
+on forever. `stop()` never raises before it has stopped everything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pwd
 import re
@@ -19,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -42,6 +50,36 @@ def services_missing() -> str | None:
         except KeyError:
             return "running as root, and there is no 'postgres' user to run PostgreSQL as"
     return None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals) -> Callable[[], None]:
+    """A Popen preexec_fn: the child gets `sig` when the process (thread) that started it dies.
+    Set after Popen's user= switch (a change of user clears it), so it holds for postgres too."""
+    parent, libc = os.getpid(), ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(sig))
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return preexec
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float) -> None:
+    """`sig`, then SIGKILL if it is still there after `timeout`; never raises."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
 
 def _wait_until(check, what: str, timeout: float, log: Path | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +106,9 @@ class RedisServer:
         log = self.dir / "redis.log"
         # no snapshots or append-only file: the tests never restart Redis (production: see docs/scale-out.md)
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-                                      str(self.dir), "--save", "", "--appendonly", "no", "--logfile", str(log)])
+                                      str(self.dir), "--save", "", "--appendonly", "no", "--logfile", str(log)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent(signal.SIGTERM))
 
         def ready() -> bool:
             r = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
@@ -78,9 +118,7 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
+        stop_process(self.proc, signal.SIGTERM, 20)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -111,8 +149,9 @@ class PostgresServer:
             self.proc = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(self.data), "-p",
                                           str(self.port), "-h", "127.0.0.1", "-k", str(self.dir), "-c", "fsync=off",
                                           "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                                          "-c", "max_connections=200"], stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.dir, **self._as)  # type: ignore[call-overload]
+                                          "-c", "max_connections=200"], stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, cwd=self.dir,
+                                         preexec_fn=die_with_parent(signal.SIGINT), **self._as)  # type: ignore[call-overload]
 
         def ready() -> bool:
             r = subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
@@ -129,9 +168,7 @@ class PostgresServer:
         return r.stdout.strip()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            self.proc.wait(30)
+        stop_process(self.proc, signal.SIGINT, 30)  # SIGINT: PostgreSQL's fast shutdown
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -144,7 +181,8 @@ class WorkerProcess(ServerProcess):
         log = open(self.log_path, "ab")
         self.ready_from = self.log_path.stat().st_size
         self.proc = subprocess.Popen([sys.executable, "-m", "tryon_server.worker", *self.args], cwd=REPO, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn)
         log.close()
         self.starts += 1
         if wait_ready:
@@ -189,22 +227,23 @@ class Cluster:
         n = len(self.apis)
         api = ServerProcess(self.root / f"api{n}", *self.common, engine=self.engine, env=self.env,
                             log_path=self.root / f"api{n}.log")
-        self.apis.append(api.start(timeout=120))
+        api.preexec_fn = die_with_parent(signal.SIGKILL)
+        self.apis.append(api)  # stopped by stop() even when it fails to start
+        api.start(timeout=120)
         return api
 
     def add_worker(self, *extra: str) -> WorkerProcess:
         n = len(self.workers)
         worker = WorkerProcess(self.root / f"worker{n}", *self.common, *extra, engine=self.engine, env=self.env,
                                log_path=self.root / f"worker{n}.log")
-        self.workers.append(worker.start())
+        worker.preexec_fn = die_with_parent(signal.SIGKILL)
+        self.workers.append(worker)
+        worker.start()
         return worker
 
     def stop(self) -> None:
         for proc in [*self.apis, *self.workers]:
-            try:
-                proc.terminate(timeout=30)
-            except Exception:
-                proc.kill()
+            stop_process(proc.proc, signal.SIGTERM, 30)
         self.pg.stop()
         self.redis.stop()
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class ServerProcess:
         self.log_path = log_path or data_dir.parent / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # run in the child before it starts (tests/cluster.py: die with the test process)
+        self.preexec_fn: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -41,7 +43,7 @@ class ServerProcess:
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServerProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "run.py", *self.args], cwd=REPO, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+                                     stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
         log.close()
         self.starts += 1
         if wait_ready:

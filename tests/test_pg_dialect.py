@@ -4,17 +4,24 @@ schema and queries, translated in one place (distributed/dialect.py), behave the
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.cluster import PostgresServer, services_missing
+from tests.server_process import REPO
+from tryon_server.config import Settings
 from tryon_server.db import MIGRATIONS, QUERIES
 from tryon_server.distributed import dialect
 
@@ -36,13 +43,20 @@ def test_a_trigger_without_a_postgresql_version_stops_the_migration_with_a_sente
         dialect.migration(9, sql)
 
 
+def session_params(now: float, **overrides: object) -> dict[str, object]:
+    """insert_session_if_room's parameters, for the token "t1"."""
+    return {**dict(owner="t1", profile_id=None, category="upper", person_key="inputs/p.jpg", person_sha256="x",
+                   garment_key="inputs/g.jpg", source_url=None, page_url=None, metadata=None, options="{}", now=now,
+                   expires_at=now + 60, queue_max=10, quota_day=None, quota_limit=0), **overrides}
+
+
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
     if (why := services_missing()) is not None:
         pytest.fail(f"this test needs PostgreSQL: {why} (.ci/run installs it)")
-    server = PostgresServer().start()
+    server = PostgresServer()
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
 
@@ -57,10 +71,7 @@ def test_quota_queue_bound_and_refund_work_the_same_on_postgresql(pg: PostgresSe
             assert await db.migrate() == max(MIGRATIONS)  # a second start migrates nothing
             now = time.time()
             await db.execute("insert_token", token_hash="t1", now=now)
-            common = dict(owner="t1", profile_id=None, category="upper", person_key="inputs/p.jpg",
-                          person_sha256="x", garment_key="inputs/g.jpg", source_url=None, page_url=None,
-                          metadata=None, options="{}", now=now, expires_at=now + 60, queue_max=10,
-                          quota_day="2026-12-02", quota_limit=2)
+            common = session_params(now, quota_day="2026-12-02", quota_limit=2)
             inserted = [await db.execute("insert_session_if_room", id=f"s{i}", **common) for i in range(3)]
             assert inserted == [1, 1, 0]  # the quota of 2, checked and counted in the one statement
             assert await db.read_value("quota_used", owner="t1", day="2026-12-02") == 2
@@ -85,6 +96,197 @@ def test_quota_queue_bound_and_refund_work_the_same_on_postgresql(pg: PostgresSe
             await db.close()
 
     asyncio.run(scenario())
+
+
+async def blocked_or_done(db: Any, task: asyncio.Task[Any]) -> None:
+    """Until `task` has finished or a statement of it waits for a lock another transaction holds."""
+    deadline = time.monotonic() + 60
+    while not task.done():
+        async with db.pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
+            if (await cur.fetchone())["n"]:
+                return
+        assert time.monotonic() < deadline, "the statement neither finished nor waited for a lock"
+        await asyncio.sleep(0.02)
+
+
+def held_open(published: asyncio.Event, finish: asyncio.Event,
+              error: Exception | None = None) -> Callable[[int], Awaitable[None]]:
+    """A submission's publish step that keeps its transaction open (row inserted, task out) until
+    `finish`; then it commits, or rolls back by raising `error`."""
+
+    async def publish(inserted: int) -> None:
+        published.set()
+        await finish.wait()
+        if error is not None:
+            raise error
+
+    return publish
+
+
+@pytest.mark.parametrize("deletion", ["profile", "owner"])
+def test_a_deletion_takes_along_a_try_on_submitted_from_it_meanwhile(pg: PostgresServer, deletion: str):
+    """Deleting a profile (or all of a token's data) while a try-on made from it is being
+    submitted: the try-on goes with it, as on SQLite, whose one connection never interleaves the
+    two. Here the delete must wait for the insert's commit; it did not, and the try-on survived."""
+    from tryon_server.distributed.pgdb import PostgresDatabase
+
+    async def scenario() -> None:
+        db = PostgresDatabase(pg.url, max_size=4)
+        await db.connect()
+        try:
+            now, owner, profile, sid = time.time(), f"race-{deletion}", f"p-{deletion}", f"s-{deletion}"
+            await db.execute("insert_token", token_hash=owner, now=now)
+            await db.execute("insert_profile", id=profile, owner=owner, name="A", height_cm=None,
+                             photo_key="photos/a.jpg", photo_sha256="x", now=now)
+            published, finish = asyncio.Event(), asyncio.Event()
+            insert = asyncio.create_task(db.execute_then("insert_session_if_room", held_open(published, finish),
+                                                         id=sid, **session_params(now, owner=owner,
+                                                                                  profile_id=profile)))
+            await published.wait()
+            if deletion == "profile":  # as SessionManager.delete_for_profile / delete_for_owner
+                delete = asyncio.create_task(db.in_one_transaction(["delete_profile", "delete_profile_sessions"],
+                                                                   id=profile, profile_id=profile, owner=owner))
+            else:
+                delete = asyncio.create_task(db.in_one_transaction(
+                    ["delete_owner_sessions", "delete_owner_profiles", "delete_token"], owner=owner, token_hash=owner))
+            await blocked_or_done(db, delete)
+            finish.set()
+            assert await insert == 1
+            deleted = (await delete)[1 if deletion == "profile" else 0]
+            # returned by the deletion (so its files and running try-on go too), and gone
+            assert [row["id"] for row in deleted] == [sid]
+            assert await db.fetch_value("session_status", id=sid) is None
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_task_that_beats_its_rows_commit_waits_for_it_then_runs_it_or_not(pg: PostgresServer):
+    """A submission publishes its task, then commits: a worker may get the task first. It waits
+    for that commit, however late (it used to give up 5 s after the task's send time, read on
+    the API's clock: a later commit, or a worker whose clock ran ahead, lost the session), and
+    runs the session once it is committed, or nothing when the submission rolled back."""
+    from tryon_server.distributed.pgdb import PostgresDatabase
+    from tryon_server.distributed.worker_main import WorkerServices
+
+    ran: list[str] = []
+
+    class StandIn:  # the worker and its session manager: what the task would run
+        async def process(self, session_id: str) -> None:
+            ran.append(session_id)
+
+        async def settle(self) -> None:
+            pass
+
+    async def scenario() -> None:
+        db = PostgresDatabase(pg.url, max_size=4)
+        await db.connect()
+        stand_in = StandIn()
+        services = WorkerServices(Settings(), db, None, stand_in, None, stand_in, None)  # type: ignore[arg-type]
+        try:
+            now = time.time()
+            await db.execute("insert_token", token_hash="early", now=now)
+            for sid, error in (("early-committed", None), ("early-rolled-back", RuntimeError("commit failed"))):
+                published, finish = asyncio.Event(), asyncio.Event()
+                insert = asyncio.create_task(db.execute_then("insert_session_if_room",
+                                                             held_open(published, finish, error),
+                                                             id=sid, **session_params(now, owner="early")))
+                await published.wait()
+                run = asyncio.create_task(services.run(sid))
+                await blocked_or_done(db, run)
+                finish.set()
+                await asyncio.gather(insert, return_exceptions=True)
+                await run
+            assert ran == ["early-committed"]
+            await services.run("never-submitted")  # a deleted session's task: nothing, at once
+            assert ran == ["early-committed"]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_try_on_whose_task_cannot_be_published_is_refused_with_a_503_and_leaves_nothing(pg: PostgresServer,
+                                                                                         tmp_path: Path):
+    """The broker unreachable at submission: the row is rolled back (nothing was accepted), the
+    uploaded images go, and the shopper is told to come back (503), not shown a server error."""
+    from kombu.exceptions import OperationalError
+
+    from tryon_server.distributed.bus import Bus, ClusterEvents
+    from tryon_server.distributed.manager import DistributedSessionManager
+    from tryon_server.distributed.pgdb import PostgresDatabase
+    from tryon_server.exceptions import NotReady
+    from tryon_server.metrics import Metrics
+    from tryon_server.storage import Storage
+
+    def unreachable(session_id: str, countdown_s: float) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    async def scenario() -> None:
+        db = PostgresDatabase(pg.url, max_size=2)
+        await db.connect()
+        storage = Storage(tmp_path / "images")
+        storage.prepare()
+        bus = Bus("redis://127.0.0.1:1/0")  # never connected to
+        sessions = DistributedSessionManager(Settings(), db, storage, ClusterEvents(bus), Metrics(), unreachable)
+        try:
+            await db.execute("insert_token", token_hash="no-broker", now=time.time())
+            person, garment = storage.save_sync("inputs", "png", b"p"), storage.save_sync("inputs", "png", b"g")
+            with pytest.raises(NotReady, match="cannot be reached") as refused:
+                await sessions.submit("no-broker", category="upper", person_key=person, person_sha256="x",
+                                      garment_key=garment)
+            assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "30"}
+            async with db.pool.connection() as conn:
+                cur = await conn.execute("SELECT count(*) AS n FROM sessions WHERE owner = 'no-broker'")
+                assert (await cur.fetchone())["n"] == 0
+            assert not storage.path(person).exists() and not storage.path(garment).exists()
+        finally:
+            await bus.redis.aclose()
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_test_run_killed_midway_leaves_no_server_behind(tmp_path: Path):
+    """A test process that dies without its teardown (pytest-timeout, CI's own timeout) takes its
+    Redis and PostgreSQL servers with it, and none of them keeps its stdout open: a leaked
+    redis-server held the pipe a CI job reads the run's output through, which then never ended."""
+    if (why := services_missing()) is not None:
+        pytest.fail(f"this test needs Redis and PostgreSQL: {why} (.ci/run installs them)")
+    record = tmp_path / "started"
+    code = ("import os, sys; from tests.cluster import PostgresServer, RedisServer; "
+            "servers = [RedisServer().start(), PostgresServer().start()]; "
+            "open(sys.argv[1], 'w').write(' '.join(f'{s.proc.pid}:{s.dir}' for s in servers)); "
+            "os._exit(0)")  # no teardown, as when the test process is killed
+    started: list[tuple[int, str]] = []
+    try:
+        try:
+            subprocess.run([sys.executable, "-c", code, str(record)], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        finally:
+            if record.exists():
+                started = [(int(pid), folder) for pid, folder in
+                           (item.split(":", 1) for item in record.read_text().split())]
+        assert len(started) == 2
+        deadline = time.monotonic() + 60
+        while alive := [pid for pid, _ in started if running(pid)]:
+            assert time.monotonic() < deadline, f"still running after their parent died: {alive}"
+            time.sleep(0.1)
+    finally:
+        for pid, folder in started:  # what the test started, if it failed
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def running(pid: int) -> bool:
+    """A process that has not exited (a zombie waiting for init to reap it has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def test_the_embedded_server_never_imports_the_distributed_libraries():

@@ -25,7 +25,12 @@ _COMMENT_RE = re.compile(r"--[^\n]*")
 
 # Check-then-insert in one statement: atomic on SQLite's one connection; between PostgreSQL
 # sessions two of them could both see room for one more (the queue bound, the daily quota).
-SERIALISED = frozenset({"insert_session_if_room"})
+# The deletions that must take along a session inserted meanwhile (a profile's try-ons, all of a
+# token's) take the same lock: under READ COMMITTED a delete does not see a row committed after
+# its statement began, and the insert's EXISTS check still sees a profile whose delete has not
+# committed, so without it a try-on submitted from a profile being deleted survived the deletion
+# (its photo with it). On SQLite's one connection the two transactions never interleave.
+SERIALISED = frozenset({"insert_session_if_room", "delete_profile", "delete_owner_sessions"})
 # the advisory lock keys of this application (pg_advisory_xact_lock / pg_try_advisory_lock)
 LOCK_KEYS = {"insert_session": 0x7472_7931, "migrate": 0x7472_7932, "expiry": 0x7472_7933}
 

@@ -32,6 +32,7 @@ from redis.exceptions import LockError
 
 from ..config import Settings
 from ..db import Row
+from ..exceptions import NotReady
 from ..manager import CRASH_FAILURE, SessionManager
 from ..metrics import Metrics
 from ..storage import Storage
@@ -42,6 +43,10 @@ log = logging.getLogger("tryon.sessions")
 LEASE_KEY = "tryon:lease:{}"
 
 Enqueue = Callable[[str, float], None]  # (session id, countdown in seconds); blocking: publishes to the broker
+
+
+class _Unpublished(Exception):
+    """A submission's task could not be published (its row is rolled back)."""
 
 
 def worker_name() -> str:
@@ -66,9 +71,18 @@ class DistributedSessionManager(SessionManager):
     async def _insert(self, session_id: str, **params: object) -> int:
         async def publish(inserted: int) -> None:
             if inserted:  # still inside the transaction: an error here rolls the row back
-                await asyncio.to_thread(self._enqueue, session_id, 0.0)
+                try:
+                    await asyncio.to_thread(self._enqueue, session_id, 0.0)
+                except Exception as exc:
+                    raise _Unpublished from exc
 
-        return await self.pg.execute_then("insert_session_if_room", publish, id=session_id, **params)
+        try:
+            return await self.pg.execute_then("insert_session_if_room", publish, id=session_id, **params)
+        except _Unpublished as exc:  # the broker unreachable: nothing was accepted, so say so (not a 500)
+            log.error("could not queue a try-on (the broker is unreachable?): %s", exc.__cause__)
+            await self.storage.delete([params["person_key"], params["garment_key"]])  # type: ignore[list-item]
+            raise NotReady("The try-on queue cannot be reached right now; please try again in a minute.",
+                           headers={"Retry-After": "30"}) from None
 
     def _line_up(self, session_id: str) -> None:
         pass  # published with the insert

@@ -117,6 +117,14 @@ class PostgresDatabase:
             await then(count)
         return count
 
+    async def wait_for_inserts(self) -> None:
+        """Until every submission's insert in progress now has committed or rolled back. A
+        submission publishes its task while its transaction holds the insert lock (`_run`), so a
+        worker that got the task and then gets this lock (shared: workers do not wait for each
+        other) finds the row, or knows it never will be: no clocks of two machines compared."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (dialect.LOCK_KEYS["insert_session"],))
+
     async def fetch_one(self, query: str, /, **params: Any) -> Row | None:
         async with self._conn(query) as conn:
             return await (await self._run(conn, query, params)).fetchone()

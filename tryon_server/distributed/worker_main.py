@@ -14,7 +14,6 @@ import asyncio
 import logging
 import sys
 import threading
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 from celery import Task
 from prometheus_client import start_http_server
 
-from ..config import Settings, parse_settings
+from ..config import ENV_NOTE, Settings, parse_settings
 from ..engines import create_engine, resolve_choice
 from ..exceptions import ConfigError
 from ..inference import InferenceRunner
@@ -40,12 +39,6 @@ from .pgdb import PostgresDatabase
 
 log = logging.getLogger("tryon.worker")
 T = TypeVar("T")
-# a task may arrive before the submission that published it has committed its row (it publishes
-# first, then commits, a moment later); a row still missing this long after its task was sent was
-# deleted, or never committed. The worker waits for it in place: a retry with a countdown would be
-# an ETA task, which Celery's worker holds (and runs) itself even while another worker is idle
-MISSING_ROW_GRACE_S = 5.0
-MISSING_ROW_POLL_S = 0.05
 INFRA_RETRY_MAX_S = 60.0
 
 
@@ -78,12 +71,16 @@ class WorkerServices:
         worker = Worker(settings, sessions, storage, events, runner, metrics)
         return cls(settings, db, bus, sessions, runner, worker, metrics)
 
-    async def run(self, session_id: str, sent_at: float) -> None:
+    async def run(self, session_id: str) -> None:
         """Run one session's task (nothing when its row is gone)."""
-        while await self.db.fetch_value("session_status", id=session_id) is None:
-            if time.time() - sent_at > MISSING_ROW_GRACE_S:
-                return  # deleted while it waited, or its submission never committed
-            await asyncio.sleep(MISSING_ROW_POLL_S)
+        if await self.db.fetch_value("session_status", id=session_id) is None:
+            # the task may have arrived before the submission that published it committed (it
+            # publishes, then commits): wait for that commit, then the row is there, or it was
+            # deleted, or its submission rolled back. (A wait measured against the task's send
+            # time compared two machines' clocks, and lost a row committed later than that.)
+            await self.db.wait_for_inserts()
+            if await self.db.fetch_value("session_status", id=session_id) is None:
+                return
         await self.worker.process(session_id)
         await self.sessions.settle()
 
@@ -108,8 +105,17 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
 
+WORKER_HELP = (
+    "A GPU worker of the try-on server's distributed mode (docs/scale-out.md): it loads the engine once, "
+    "then runs the try-ons the API processes (run.py with the same --database, --broker and --storage) "
+    "queue on Celery, one at a time; start one per GPU. It takes the server's flags; those of the HTTP "
+    "server (--port, --allowed-hosts, the rate limits...) and --data-dir are not used here, --host is "
+    f"where --metrics-port listens. {ENV_NOTE}"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings = parse_settings(argv)
+    settings = parse_settings(argv, prog="python -m tryon_server.worker", description=WORKER_HELP)
     configure_logging(settings.log_level)
     try:
         check_settings(settings)
@@ -139,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
     @app.task(name=TASK, bind=True, max_retries=None)
     def run_session(task: Task, session_id: str, sent_at: float) -> None:
+        # sent_at (the publisher's clock) is only informative: nothing compares it to this clock
         try:
-            loop.call(services.run(session_id, sent_at))
+            loop.call(services.run(session_id))
         except Exception as exc:  # the database or the broker unreachable: the row is untouched, try later
             delay = min(INFRA_RETRY_MAX_S, 2.0 ** min(task.request.retries, 6))
             log.warning("session %s could not be run (%s); again in %.0fs", session_id, exc, delay)
