@@ -48,6 +48,16 @@ def test_help_explains_every_flag_and_shows_defaults_as_typed():
     assert "PosixPath" not in text and "24.0" not in text and "()" not in text
 
 
+def test_the_workers_help_says_what_it_is_and_an_empty_default_reads_none():
+    worker = subprocess.run([sys.executable, "-m", "tryon_server.worker", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=True).stdout
+    assert worker.startswith("usage: python -m tryon_server.worker ")  # not run.py's name
+    assert "A GPU worker of the try-on server's distributed mode" in worker
+    assert "--database URL" in worker and "--storage DIR" in worker
+    for text in (" ".join(worker.split()), " ".join(build_parser().format_help().split())):
+        assert "(default ;" not in text and "(default none; env TRYON_BROKER)" in text
+
+
 def test_diffusion_without_weights_refuses_to_start_naming_the_missing_folder(tmp_path):
     proc = subprocess.run(
         [sys.executable, "run.py", "--engine", "diffusion", "--models-dir", str(tmp_path / "models"),

@@ -126,15 +126,15 @@ def _as_typed(value: Any) -> str:
         return f"{value:g}"
     if isinstance(value, tuple):
         return ",".join(value) or "none"
-    return str(value)
+    return str(value) or "none"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="run.py",
-        description="Local AI virtual try-on server. Every flag can also be set as TRYON_<FLAG> "
-        "(e.g. TRYON_PORT=8001); a flag wins over its variable.",
-    )
+ENV_NOTE = "Every flag can also be set as TRYON_<FLAG> (e.g. TRYON_PORT=8001); a flag wins over its variable."
+SERVER_HELP = f"Local AI virtual try-on server. {ENV_NOTE}"
+
+
+def build_parser(prog: str = "run.py", description: str = SERVER_HELP) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     defaults = Settings()
     for f in fields(Settings):
         if not f.metadata["flag"]:
@@ -152,15 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=help_text.replace("; env", "; comma-separated in env"))
         else:
             kind = type(default)
+            metavar = {"database": "URL", "broker": "URL", "storage": "DIR"}.get(f.name)
             parser.add_argument(flag, type=kind, default=kind(env) if env is not None else default,
-                                metavar="DIR" if isinstance(default, Path) else None if kind is str else "N",
+                                metavar=metavar or ("DIR" if isinstance(default, Path) else None if kind is str else "N"),
                                 help=help_text)
     return parser
 
 
-def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+def parse_settings(argv: Sequence[str] | None = None, prog: str = "run.py", description: str = SERVER_HELP) -> Settings:
     """Flags win over TRYON_* environment variables, which win over the defaults."""
-    ns = vars(build_parser().parse_args(argv))
+    ns = vars(build_parser(prog, description).parse_args(argv))
     ns["allowed_hosts"] = tuple(ns["allowed_hosts"])
     ns["allowed_origins"] = tuple(ns["allowed_origins"])
     ns["hosted_limits"] = tuple(ns["hosted_limits"])
