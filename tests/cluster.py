@@ -34,8 +34,17 @@ import httpx
 from tests.conftest import free_port
 from tests.server_process import REPO, ServerProcess
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
+
+
+def newest_pg_bin(root: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The server programs of the newest PostgreSQL installed: Debian's `postgresql` package
+    installs its release's (15 on Debian 12, 16 on Ubuntu 24.04) in /usr/lib/postgresql/N/bin."""
+    found = sorted((int(d.name), d / "bin") for d in root.glob("*") if d.name.isdigit() and (d / "bin/initdb").exists())
+    return found[-1][1] if found else root / "N" / "bin"
+
+
+PG_BIN = newest_pg_bin()
 
 
 def services_missing() -> str | None:
@@ -43,7 +52,7 @@ def services_missing() -> str | None:
     if shutil.which("redis-server") is None:
         return "redis-server is not installed (apt-get install redis-server)"
     if not (PG_BIN / "initdb").exists():
-        return f"PostgreSQL 15 is not installed in {PG_BIN} (apt-get install postgresql)"
+        return "PostgreSQL is not installed in /usr/lib/postgresql/N/bin (apt-get install postgresql)"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(PG_USER)

@@ -50,6 +50,17 @@ def session_params(now: float, **overrides: object) -> dict[str, object]:
                    expires_at=now + 60, queue_max=10, quota_day=None, quota_limit=0), **overrides}
 
 
+def test_the_tests_find_the_postgresql_their_release_installs(tmp_path: Path):
+    """Debian 12's postgresql package is 15, Ubuntu 24.04's is 16: the newest one installed."""
+    from tests.cluster import newest_pg_bin
+
+    for version in ("9", "15", "16", "common"):
+        (tmp_path / version / "bin").mkdir(parents=True)
+        if version != "common":
+            (tmp_path / version / "bin" / "initdb").touch()
+    assert newest_pg_bin(tmp_path) == tmp_path / "16" / "bin"
+
+
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PostgresServer]:
     if (why := services_missing()) is not None:

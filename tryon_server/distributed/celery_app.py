@@ -2,7 +2,9 @@
 
 - acks_late: a task is acknowledged when it returns, not when a worker takes it, so a worker
   that dies mid-try-on leaves it unacknowledged in the broker;
-- reject_on_worker_lost: a task whose pool process died is handed back to the broker at once;
+- reject_on_worker_lost: a task whose pool process died is handed back to the broker at once.
+  The workers run the solo pool, where the process that dies is the worker itself, so for them
+  the visibility timeout below is what hands the task back; it is set for a prefork worker;
 - prefetch 1, and no prefetch at all (worker_disable_prefetch, Redis only): a worker takes a
   task only when it is free, so the rest wait for whichever worker frees up first and nothing
   waits behind a long try-on. (Without it, a task with a countdown that a busy worker holds
