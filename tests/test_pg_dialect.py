@@ -47,7 +47,7 @@ def session_params(now: float, **overrides: object) -> dict[str, object]:
     """insert_session_if_room's parameters, for the token "t1"."""
     return {**dict(owner="t1", profile_id=None, category="upper", person_key="inputs/p.jpg", person_sha256="x",
                    garment_key="inputs/g.jpg", source_url=None, page_url=None, metadata=None, options="{}", now=now,
-                   expires_at=now + 60, queue_max=10, quota_day=None, quota_limit=0), **overrides}
+                   expires_at=now + 60, queue_max=1000, quota_day=None, quota_limit=0), **overrides}
 
 
 def test_the_tests_find_the_postgresql_their_release_installs(tmp_path: Path):
@@ -104,6 +104,70 @@ def test_quota_queue_bound_and_refund_work_the_same_on_postgresql(pg: PostgresSe
                 ["delete_owner_sessions", "delete_owner_profiles", "delete_token"], owner="t1", token_hash="t1")
             assert sorted(r["id"] for r in sessions) == ["s0", "s1"] and profiles == [] and tokens == []
         finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_whose_try_on_was_taken_over_changes_nothing(pg: PostgresServer):
+    """Every write of a worker is fenced by the attempt it claimed. A try-on taken over (attempt 2)
+    and deferred for its provider is queued at attempt 1 again: the stale worker of attempt 1
+    could still fail it (fail_session also takes queued rows, for the embedded server)."""
+    from tryon_server.distributed.pgdb import PostgresDatabase
+
+    async def scenario() -> None:
+        db = PostgresDatabase(pg.url, max_size=2)
+        await db.connect()
+        try:
+            now = time.time()
+            await db.execute("insert_token", token_hash="fenced", now=now)
+            await db.execute("insert_session_if_room", id="f1", **session_params(now, owner="fenced"))
+            assert (await db.fetch_one("claim_session", id="f1", now=now, takeover=False))["attempts"] == 1
+            # its worker stalled past its lease: another takes it over, and the provider defers it
+            assert (await db.fetch_one("claim_session", id="f1", now=now, takeover=True))["attempts"] == 2
+            assert await db.execute("defer_session", id="f1", retry_at=now + 60, now=now, attempt=2) == 1
+            stale = dict(id="f1", now=now, attempt=1)
+            assert await db.execute("fail_session", error="e", error_code="engine_error", retention=60, refund=True,
+                                    **stale) == 0
+            assert await db.execute("complete_session", result_key="results/r.png", retention=60, **stale) == 0
+            assert await db.execute("retry_session", **stale) == 0
+            assert await db.fetch_value("session_status", id="f1") == "queued"
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_expiry_pass_publishes_again_the_tasks_of_stale_sessions_claimed_ones_too(pg: PostgresServer,
+                                                                                     tmp_path: Path):
+    """A Redis that lost its data lost the tasks of queued sessions and of running ones; a worker
+    that died meanwhile leaves its session `processing` with no task to redeliver. Once the
+    visibility timeout has passed, both get a task again (the lease decides who runs it)."""
+    from tryon_server.distributed.bus import Bus, ClusterEvents
+    from tryon_server.distributed.manager import DistributedSessionManager
+    from tryon_server.distributed.pgdb import PostgresDatabase
+    from tryon_server.metrics import Metrics
+    from tryon_server.storage import Storage
+
+    published: list[str] = []
+
+    async def scenario() -> None:
+        db = PostgresDatabase(pg.url, max_size=2)
+        await db.connect()
+        bus = Bus("redis://127.0.0.1:1/0")  # never connected to
+        sessions = DistributedSessionManager(Settings(visibility_timeout_s=600), db, Storage(tmp_path),
+                                             ClusterEvents(bus), Metrics(), lambda sid, _: published.append(sid))
+        try:
+            long_ago = time.time() - 3600
+            await db.execute("insert_token", token_hash="stale", now=long_ago)
+            for sid in ("stale-queued", "stale-claimed", "recent"):
+                await db.execute("insert_session_if_room", id=sid, **session_params(long_ago, owner="stale"))
+            await db.fetch_one("claim_session", id="stale-claimed", now=long_ago, takeover=False)
+            await db.fetch_one("claim_session", id="recent", now=time.time(), takeover=False)
+            assert await sessions.republish_stale() == 2
+            assert sorted(published) == ["stale-claimed", "stale-queued"]
+        finally:
+            await bus.redis.aclose()
             await db.close()
 
     asyncio.run(scenario())

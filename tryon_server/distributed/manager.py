@@ -181,15 +181,15 @@ class DistributedSessionManager(SessionManager):
             raise errors[0]
 
     async def republish_stale(self) -> int:
-        """Tasks again for sessions queued longer than the visibility timeout (their task may have
-        been lost with a Redis that restarted empty). A duplicate does nothing: the row decides."""
+        """Tasks again for sessions queued, or claimed, longer than the visibility timeout (their
+        task may have been lost with a Redis that restarted empty; a claimed one's worker is gone
+        too, unless its lease says otherwise). A duplicate does nothing: the row and the lease decide."""
         now = time.time()
-        rows = await self.db.fetch_all("stale_queued_sessions", before=now - self.settings.visibility_timeout_s,
-                                       now=now)
+        rows = await self.db.fetch_all("stale_sessions", before=now - self.settings.visibility_timeout_s, now=now)
         for row in rows:
             await asyncio.to_thread(self._enqueue, row["id"], 0.0)
         if rows:
-            log.warning("published again the tasks of %d sessions queued for over %.0fs", len(rows),
+            log.warning("published again the tasks of %d sessions queued or claimed over %.0fs ago", len(rows),
                         self.settings.visibility_timeout_s)
         return len(rows)
 

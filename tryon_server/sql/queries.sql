@@ -104,14 +104,19 @@ WHERE id = :id AND status = 'processing' AND attempts >= :max_attempts;
 -- name: session_status
 SELECT status FROM sessions WHERE id = :id;
 
--- name: stale_queued_sessions
--- distributed mode: queued (and not waiting for a provider) since before :before
+-- name: stale_sessions
+-- distributed mode: sessions whose task may have been lost with a Redis that lost its data, since
+-- before :before: queued (and not waiting for a provider), or processing (claimed longer ago than
+-- a try-on may run: its worker is gone too, or its lease shows it is not)
 SELECT id FROM sessions
-WHERE status = 'queued' AND updated_at < :before AND (retry_at IS NULL OR retry_at <= :now)
+WHERE updated_at < :before
+  AND ((status = 'queued' AND (retry_at IS NULL OR retry_at <= :now)) OR status = 'processing')
 ORDER BY seq LIMIT 1000;
 
 -- The writes after a claim are fenced by the attempt: NULL in the embedded server; in the distributed
--- mode the attempt the worker claimed, so a worker whose claim was taken over changes nothing.
+-- mode the attempt the worker claimed, so a worker whose claim was taken over changes nothing. The
+-- fence includes `processing`: a try-on taken over and deferred (attempts - 1) is queued again with
+-- the attempt number the stale worker holds.
 
 -- name: retry_session
 UPDATE sessions SET status = 'queued', stage = 'retrying', progress = 0, updated_at = :now
@@ -140,7 +145,7 @@ UPDATE sessions SET status = 'failed', stage = 'failed', error = :error, error_c
                     updated_at = :now, expires_at = :now + :retention,
                     quota_day = CASE WHEN :refund THEN NULL ELSE quota_day END
 WHERE id = :id AND status IN ('queued', 'processing')
-  AND (:attempt IS NULL OR attempts = :attempt);
+  AND (:attempt IS NULL OR (attempts = :attempt AND status = 'processing'));
 
 -- name: set_kept
 UPDATE sessions SET kept = :kept, updated_at = :now WHERE id = :id AND owner = :owner;
