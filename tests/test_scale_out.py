@@ -145,18 +145,24 @@ def test_sessions_through_both_apis_complete_exactly_once_while_a_worker_and_an_
     token, profile = new_profile(api0)
     garment = small_garment()
 
-    # a try-on submitted through one API process, watched through the other, whose worker dies mid-try-on
-    paused = submit(api0, token, profile, garment, seed=PAUSE_SEED)["session_id"]
-    watcher = SseWatcher(api1, token, paused)
-    watcher.start()
-    assert watcher.connected.wait(30)
-    victim_pid = lease_holder_pid(cluster, paused)
-    victim = next(w for w in cluster.workers if w.proc is not None and w.proc.pid == victim_pid)
-    deadline = time.monotonic() + 30
-    while session(api1, token, paused)["stage"] != "test_pause":  # the engine reports it, then pauses
-        assert time.monotonic() < deadline, session(api1, token, paused)
-        time.sleep(0.05)
-    victim.kill()
+    # a try-on submitted through one API process, watched through the other, whose worker dies
+    # mid-try-on: it waits at its gate until the kill (a fixed pause could end first on a busy machine)
+    gate = cluster.root / "gate"
+    gate.touch()
+    try:
+        paused = submit(api0, token, profile, garment, seed=GATE_SEED)["session_id"]
+        watcher = SseWatcher(api1, token, paused)
+        watcher.start()
+        assert watcher.connected.wait(30)
+        victim_pid = lease_holder_pid(cluster, paused)
+        victim = next(w for w in cluster.workers if w.proc is not None and w.proc.pid == victim_pid)
+        deadline = time.monotonic() + 60
+        while session(api1, token, paused)["stage"] != "test_pause":  # the engine reports it, then waits
+            assert time.monotonic() < deadline, session(api1, token, paused)
+            time.sleep(0.05)
+        victim.kill()
+    finally:
+        gate.unlink()  # the redelivered try-on runs through
 
     # 200 more through both API processes; API 0 is killed with SIGKILL half-way and started again
     ids, positions = [], []
