@@ -173,6 +173,56 @@ def test_the_expiry_pass_publishes_again_the_tasks_of_stale_sessions_claimed_one
     asyncio.run(scenario())
 
 
+def test_a_claim_that_fails_on_the_database_gives_its_lease_back(pg: PostgresServer, tmp_path: Path):
+    """The lease is taken first, then the row claimed: when the database fails in between, the
+    lease goes back at once, so the task's retry (a second or so later) takes the session, rather
+    than finding it leased (by this very worker) and coming back a lease period later."""
+    import psycopg
+
+    from tests.cluster import RedisServer
+    from tryon_server.distributed.bus import Bus, ClusterEvents
+    from tryon_server.distributed.manager import LEASE_KEY, DistributedSessionManager
+    from tryon_server.distributed.pgdb import PostgresDatabase
+    from tryon_server.metrics import Metrics
+    from tryon_server.storage import Storage
+
+    async def scenario(redis_url: str) -> None:
+        db = PostgresDatabase(pg.url, max_size=2)
+        await db.connect()
+        bus = Bus(redis_url)
+        sessions = DistributedSessionManager(Settings(), db, Storage(tmp_path), ClusterEvents(bus), Metrics(),
+                                             lambda *_: None)
+        try:
+            now = time.time()
+            await db.execute("insert_token", token_hash="leased", now=now)
+            await db.execute("insert_session_if_room", id="leased", **session_params(now, owner="leased"))
+            fetch_one = db.fetch_one
+
+            async def database_gone(query: str, /, **params: Any) -> Any:
+                if query == "claim_session":
+                    raise psycopg.OperationalError("server closed the connection unexpectedly")
+                return await fetch_one(query, **params)
+
+            db.fetch_one = database_gone  # type: ignore[method-assign]
+            with pytest.raises(psycopg.OperationalError):
+                await sessions.claim("leased")
+            assert await bus.redis.exists(LEASE_KEY.format("leased")) == 0
+            db.fetch_one = fetch_one  # type: ignore[method-assign]
+            claimed = await sessions.claim("leased")  # the retry, at once
+            assert claimed is not None and claimed[0]["attempts"] == 1
+            sessions.release("leased")
+            await sessions.settle()
+        finally:
+            await bus.redis.aclose()
+            await db.close()
+
+    redis = RedisServer()
+    try:
+        asyncio.run(scenario(redis.start().url))
+    finally:
+        redis.stop()
+
+
 async def blocked_or_done(db: Any, task: asyncio.Task[Any]) -> None:
     """Until `task` has finished or a statement of it waits for a lock another transaction holds."""
     deadline = time.monotonic() + 60

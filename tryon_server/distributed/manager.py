@@ -18,6 +18,7 @@ is held) comes back after a lease period and then finds it finished, or its work
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -116,12 +117,19 @@ class DistributedSessionManager(SessionManager):
                 self._requeue_later(session_id, self.settings.worker_lease_s)
             return None
         now = time.time()
-        if await self.db.execute("fail_crashed_session", id=session_id, now=now,
-                                 max_attempts=self.settings.max_attempts, retention=self.settings.retention_seconds,
-                                 error=CRASH_FAILURE):
-            log.error("session failed: its worker stopped during each of its attempts")
-            self.events.notify(session_id)
-        row = await self.db.fetch_one("claim_session", id=session_id, now=now, takeover=True)
+        try:
+            if await self.db.execute("fail_crashed_session", id=session_id, now=now,
+                                     max_attempts=self.settings.max_attempts,
+                                     retention=self.settings.retention_seconds, error=CRASH_FAILURE):
+                log.error("session failed: its worker stopped during each of its attempts")
+                self.events.notify(session_id)
+            row = await self.db.fetch_one("claim_session", id=session_id, now=now, takeover=True)
+        except Exception:
+            # the database failed before the claim: the task is retried in a second or so, and must
+            # find the lease free, not held by this worker, which would send it away for a lease period
+            with contextlib.suppress(Exception):
+                await self._release_lease(lease)
+            raise
         if row is None:
             await self._release_lease(lease)
             return None
