@@ -173,6 +173,43 @@ def test_the_expiry_pass_publishes_again_the_tasks_of_stale_sessions_claimed_one
     asyncio.run(scenario())
 
 
+def test_a_submission_stuck_inside_its_transaction_does_not_hold_the_insert_lock_for_ever(pg: PostgresServer):
+    """A submission holds the cluster-wide insert lock while it publishes its task. One whose
+    process stops answering there (its machine cut off: no connection closed) is ended by the
+    server after the idle-in-transaction limit, which frees the lock for every other submission
+    and worker, rather than after TCP keepalive's two hours."""
+    from tryon_server.distributed.pgdb import PostgresDatabase
+
+    async def scenario() -> None:
+        stuck_db, other = PostgresDatabase(pg.url, max_size=2, idle_in_transaction_s=1), PostgresDatabase(pg.url)
+        await stuck_db.connect()
+        await other.connect()
+        try:
+            now = time.time()
+            await other.execute("insert_token", token_hash="stuck", now=now)
+            published = asyncio.Event()
+
+            async def stuck(inserted: int) -> None:  # published, then silent far past the limit
+                published.set()
+                await asyncio.sleep(3600)
+
+            submission = asyncio.create_task(stuck_db.execute_then(
+                "insert_session_if_room", stuck, id="stuck", **session_params(now, owner="stuck")))
+            await published.wait()
+            # another submission gets through (here it would wait an hour without the limit)
+            assert await asyncio.wait_for(other.execute_then("insert_session_if_room", lambda _: asyncio.sleep(0),
+                                                             id="after", **session_params(now, owner="stuck")),
+                                          120) == 1
+            submission.cancel()
+            await asyncio.gather(submission, return_exceptions=True)
+            assert await other.fetch_value("session_status", id="stuck") is None  # never committed
+        finally:
+            await stuck_db.close()
+            await other.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_claim_that_fails_on_the_database_gives_its_lease_back(pg: PostgresServer, tmp_path: Path):
     """The lease is taken first, then the row claimed: when the database fails in between, the
     lease goes back at once, so the task's retry (a second or so later) takes the session, rather

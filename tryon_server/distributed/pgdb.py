@@ -41,10 +41,15 @@ def _as_sqlite_errors() -> Any:
 class PostgresDatabase:
     """Async access to the cluster's PostgreSQL. `connect()` once, `close()` at shutdown."""
 
-    def __init__(self, url: str, max_size: int = 10) -> None:
+    def __init__(self, url: str, max_size: int = 10, idle_in_transaction_s: float = 60.0) -> None:
         self.url = url
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._max_size = max_size
+        # A submission holds the cluster-wide insert lock while it publishes its task. Should its
+        # process vanish without closing its connection (its machine cut off the network), the
+        # server would keep that transaction, and every submission and worker waiting behind its
+        # lock, until TCP keepalive gives up (two hours by default): it ends it after this instead.
+        self._options = f"-c idle_in_transaction_session_timeout={int(idle_in_transaction_s * 1000)}"
 
     @property
     def pool(self) -> AsyncConnectionPool[Conn]:
@@ -55,7 +60,8 @@ class PostgresDatabase:
     async def connect(self) -> None:
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._max_size, open=False,
-            kwargs={"autocommit": True, "row_factory": dict_row, "cursor_factory": psycopg.AsyncClientCursor},
+            kwargs={"autocommit": True, "row_factory": dict_row, "cursor_factory": psycopg.AsyncClientCursor,
+                    "options": self._options},
         )
         await pool.open(wait=True, timeout=30)
         self._pool = pool
