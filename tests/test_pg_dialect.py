@@ -181,7 +181,8 @@ def test_a_submission_stuck_inside_its_transaction_does_not_hold_the_insert_lock
     from tryon_server.distributed.pgdb import PostgresDatabase
 
     async def scenario() -> None:
-        stuck_db, other = PostgresDatabase(pg.url, max_size=2, idle_in_transaction_s=1), PostgresDatabase(pg.url)
+        stuck_db = PostgresDatabase(pg.url, max_size=2, idle_in_transaction_s=1)
+        other = PostgresDatabase(f"{pg.url}?options=-capplication_name%3Dtryon-api")
         await stuck_db.connect()
         await other.connect()
         try:
@@ -196,6 +197,10 @@ def test_a_submission_stuck_inside_its_transaction_does_not_hold_the_insert_lock
             submission = asyncio.create_task(stuck_db.execute_then(
                 "insert_session_if_room", stuck, id="stuck", **session_params(now, owner="stuck")))
             await published.wait()
+            # a URL's own options stay (here: the session's name in pg_stat_activity)
+            async with other.pool.connection() as conn:
+                cur = await conn.execute("SELECT current_setting('application_name') AS name")
+                assert (await cur.fetchone())["name"] == "tryon-api"
             # another submission gets through (here it would wait an hour without the limit)
             assert await asyncio.wait_for(other.execute_then("insert_session_if_room", lambda _: asyncio.sleep(0),
                                                              id="after", **session_params(now, owner="stuck")),

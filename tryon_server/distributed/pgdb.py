@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -49,7 +50,9 @@ class PostgresDatabase:
         # process vanish without closing its connection (its machine cut off the network), the
         # server would keep that transaction, and every submission and worker waiting behind its
         # lock, until TCP keepalive gives up (two hours by default): it ends it after this instead.
-        self._options = f"-c idle_in_transaction_session_timeout={int(idle_in_transaction_s * 1000)}"
+        # (after the URL's own ?options=, which the keyword would otherwise replace)
+        own = str(conninfo_to_dict(url).get("options") or "")
+        self._options = f"{own} -c idle_in_transaction_session_timeout={int(idle_in_transaction_s * 1000)}".strip()
 
     @property
     def pool(self) -> AsyncConnectionPool[Conn]:
