@@ -416,6 +416,17 @@ def test_a_try_on_whose_task_cannot_be_published_is_refused_with_a_503_and_leave
     asyncio.run(scenario())
 
 
+def test_an_unreachable_database_stops_the_start_with_the_reason():
+    from tests.conftest import free_port
+    from tryon_server.distributed.pgdb import PostgresDatabase
+    from tryon_server.exceptions import ConfigError
+
+    db = PostgresDatabase(f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/postgres")
+    with pytest.raises(ConfigError, match="Cannot connect to the database given by --database.*refused") as refused:
+        asyncio.run(db.connect())  # (a pool said only "pool initialization incomplete after 30 sec")
+    assert "s3cret" not in str(refused.value)
+
+
 def test_a_test_run_killed_midway_leaves_no_server_behind(tmp_path: Path):
     """A test process that dies without its teardown (pytest-timeout, CI's own timeout) takes its
     Redis and PostgreSQL servers with it, and none of them keeps its stdout open: a leaked

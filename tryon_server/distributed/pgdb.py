@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..db import MIGRATIONS, QUERIES, Row
+from ..exceptions import ConfigError
 from . import dialect
 
 log = logging.getLogger("tryon.pgdb")
@@ -61,6 +62,13 @@ class PostgresDatabase:
         return self._pool
 
     async def connect(self) -> None:
+        # one connection first, to stop at start-up with the reason (a pool only says that it
+        # timed out after 30 s; the driver's message names the host and never the password)
+        try:
+            first = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10, options=self._options)
+        except psycopg.Error as exc:
+            raise ConfigError(f"Cannot connect to the database given by --database: {exc}".strip()) from None
+        await first.close()
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._max_size, open=False,
             kwargs={"autocommit": True, "row_factory": dict_row, "cursor_factory": psycopg.AsyncClientCursor,
