@@ -1,5 +1,8 @@
 """The distributed mode's PostgreSQL layer on a real PostgreSQL server of its own: the SQLite
-schema and queries, translated in one place (distributed/dialect.py), behave the same there."""
+schema and queries, translated in one place (distributed/dialect.py), behave the same there; the
+races between API processes and workers, each held open at the moment that matters (an insert
+published and not yet committed, a claim between its lease and its row); and the test servers
+themselves (tests/cluster.py), which must never outlive a killed test run."""
 
 from __future__ import annotations
 
