@@ -370,6 +370,48 @@ def test_a_big_page_finds_a_picture_in_a_div_hosts_shadow_root_by_its_idle_walk(
     assert_button_on(page, "div.gallery-host img.slide.is-selected")
 
 
+def in_content_script(page, expression: str):
+    """Evaluate `expression` (a promise is awaited) in the content script's isolated world of the top frame."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        contexts: list[dict] = []
+        cdp.on("Runtime.executionContextCreated", lambda e: contexts.append(e["context"]))
+        cdp.send("Runtime.enable")  # reports the contexts that exist already
+        top = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        [world] = [c for c in contexts if c.get("origin", "").startswith("chrome-extension://")
+                   and (c.get("auxData") or {}).get("frameId") == top]
+        answer = cdp.send("Runtime.evaluate", {"expression": expression, "contextId": world["id"],
+                                               "awaitPromise": True, "returnByValue": True})
+        assert "exceptionDetails" not in answer, answer
+        return answer["result"].get("value")
+    finally:
+        cdp.detach()
+
+
+# A big page with a grid of 48 recommendation tiles (each a picture big enough to be a candidate)
+# added before the first detection.
+MAKE_BIG_WITH_TILES = MAKE_BIG_BEFORE_DETECTION.replace("'<span>·</span>'.repeat(3000);", """'<span>·</span>'.repeat(3000) +
+    Array.from({length: 48}, (_, i) =>
+      `<a href="/p/other-${i}"><img src="/img/shadow-card-1.jpg" width="180" height="240"></a>`).join('');""")
+
+
+def test_a_detection_in_slices_finds_what_a_detection_at_once_finds(page, shop: ShopServer) -> None:
+    # A big page's detection runs a few milliseconds at a time (the page's own work and the
+    # shopper's input come in between): the answer must be the same as done at once.
+    page.add_init_script(MAKE_BIG_WITH_TILES)
+    page.goto(f"{shop.url}/jsonld.html")
+    wait_for_button(page, f"{shop.url}/img/ld-dress-front.jpg")
+    answers = in_content_script(page, """new Promise((resolve) => {
+      const whole = globalThis.__tryOn.detect.detectProduct();
+      globalThis.__tryOn.detect.detectInSlices((sliced) => resolve({
+        whole: whole && whole.url, sliced: sliced && sliced.url,
+        same: Boolean(whole && sliced && whole.element === sliced.element),
+        runs: globalThis.__tryOn.detect.runs.length, slices: globalThis.__tryOn.detect.runs.at(-1).slices }));
+    })""")
+    assert answers["whole"] == answers["sliced"] == f"{shop.url}/img/ld-dress-front.jpg", answers
+    assert answers["same"] and answers["slices"] >= 1 and answers["runs"] >= 3, answers
+
+
 # ---- pairing ----------------------------------------------------------------------------------------
 
 def test_pairing_from_the_server_page_stores_url_token_and_profile(page, browser: ExtensionBrowser, server_factory) -> None:

@@ -4,12 +4,14 @@ Run: python tests/benchmarks/extension_detection.py [--repeat 3] [--pages-dir DI
      [--extension DIR]  (another copy of the extension, e.g. an older commit's, to compare)
 
 Each page is opened in headless Chromium with the unpacked extension while a Chrome trace records
-the renderer's main thread. Every detection is one call of the content script's `refresh()` (a
-task of its own: detection, then placing the button); the trace gives its CPU time on the thread
-(`tdur`, which a busy machine's waiting does not inflate) and its wall time (`dur`). Reported per
-page: the first detection (cold code, a page that has just loaded), the later ones, and the
-longest idle-time slice of the walk for CSS backgrounds (`scanSlice`), and the content scripts'
-own evaluation when they are injected (where V8 compiles them: they ask for eager compilation).
+the renderer's main thread. A detection starts as a `refresh()` task of the content script and,
+on a page where it costs more than a few milliseconds, goes on in `slice` tasks (detection, then
+placing the button); the trace gives each task's CPU time on the thread (`tdur`, which a busy
+machine's waiting does not inflate) and wall time (`dur`). Reported per page: the first detection
+(cold code, a page that has just loaded) and the later ones, each as CPU time in all and as its
+longest task, the longest idle-time slice of the walk for CSS backgrounds (`scanSlice`), and the
+content scripts' own evaluation when they are injected (where V8 compiles them: they ask for eager
+compilation).
 
 Pages:
 - by default the project's own fixture shops (tests/shops/), each as written and made big: a mega
@@ -85,18 +87,28 @@ def cpu_model() -> str:
 
 
 def detection_tasks(events: list[dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
-    """The content script's detections (`refresh`) and idle walk slices (`scanSlice`) in a trace, in order."""
+    """The content script's detections, its idle walk slices (`scanSlice`) and its injection in a trace.
+
+    A detection starts with a `refresh()` task, which runs its first slice, and goes on in `slice`
+    tasks until the next detection starts; each detection is reported with its CPU time in all
+    (`cpu_ms`), its longest task (`task_ms`) and its number of tasks."""
     out: dict[str, list[dict[str, float]]] = {"refresh": [], "scanSlice": [], "inject": []}
     for e in sorted(events, key=lambda e: e.get("ts", 0)):
         data = (e.get("args") or {}).get("data") or {}
-        if e.get("name") == "EvaluateScript" and str(data.get("url", "")).startswith("chrome-extension://") and "dur" in e:
-            out["inject"].append({"cpu_ms": e.get("tdur", e["dur"]) / 1000, "wall_ms": e["dur"] / 1000})
+        if "dur" not in e or not str(data.get("url", "")).startswith("chrome-extension://"):
             continue
-        if e.get("name") != "FunctionCall" or not str(data.get("url", "")).startswith("chrome-extension://"):
-            continue
-        name = data.get("functionName")
-        if name in out and "dur" in e:
-            out[name].append({"cpu_ms": e.get("tdur", e["dur"]) / 1000, "wall_ms": e["dur"] / 1000})
+        cpu, wall = e.get("tdur", e["dur"]) / 1000, e["dur"] / 1000
+        name = data.get("functionName") if e.get("name") == "FunctionCall" else e.get("name")
+        if name == "EvaluateScript":
+            out["inject"].append({"cpu_ms": cpu, "wall_ms": wall})
+        elif name == "scanSlice":
+            out["scanSlice"].append({"cpu_ms": cpu, "wall_ms": wall})
+        elif name == "refresh":
+            out["refresh"].append({"cpu_ms": cpu, "wall_ms": wall, "task_ms": cpu, "tasks": 1})
+        elif name == "slice" and out["refresh"]:
+            run = out["refresh"][-1]
+            run.update(cpu_ms=run["cpu_ms"] + cpu, wall_ms=run["wall_ms"] + wall,
+                       task_ms=max(run["task_ms"], cpu), tasks=run["tasks"] + 1)
     return out
 
 
@@ -185,6 +197,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             runs = [await measure_page(context, shop.url + path, big, args.wait) for _ in range(args.repeat)]
             first = [r["refresh"][0]["cpu_ms"] for r in runs if r["refresh"]]
             first_wall = [r["refresh"][0]["wall_ms"] for r in runs if r["refresh"]]
+            first_task = [r["refresh"][0]["task_ms"] for r in runs if r["refresh"]]
+            tasks = [t["task_ms"] for r in runs for t in r["refresh"]]
             later = [t["cpu_ms"] for r in runs for t in r["refresh"][1:]]
             slices = [t["cpu_ms"] for r in runs for t in r["scanSlice"]]
             inject = [sum(t["cpu_ms"] for t in r["inject"]) for r in runs if r["inject"]]
@@ -192,6 +206,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "elements": runs[-1]["elements"], "button": runs[-1]["button"],
                 "first_cpu_ms": statistics.median(first) if first else None,
                 "first_wall_ms": statistics.median(first_wall) if first_wall else None,
+                "first_longest_task_ms": statistics.median(first_task) if first_task else None,
+                "longest_task_ms": max(tasks) if tasks else None,
                 "later_cpu_median_ms": statistics.median(later) if later else None,
                 "later_cpu_max_ms": max(later) if later else None,
                 "slice_cpu_max_ms": max(slices) if slices else None,
@@ -211,8 +227,10 @@ def summary(results: dict[str, Any]) -> str:
     laters = [r["later_cpu_max_ms"] for r in results.values() if r["later_cpu_max_ms"] is not None]
     slices = [r["slice_cpu_max_ms"] for r in results.values() if r["slice_cpu_max_ms"] is not None]
     inject = [r["inject_cpu_ms"] for r in results.values() if r["inject_cpu_ms"] is not None]
+    longest = [r["longest_task_ms"] for r in results.values() if r["longest_task_ms"] is not None]
     over = sorted(((r["first_cpu_ms"], n) for n, r in results.items() if (r["first_cpu_ms"] or 0) > 15), reverse=True)
     return (f"{len(results)} pages; CPU ms per detection: first {fmt(firsts)}; later (each page's max) {fmt(laters)}; "
+            f"longest task of a detection (each page's max) {fmt(longest)}; "
             f"idle slice (max) {fmt(slices)}; content scripts' evaluation {fmt(inject)}; first detections over 15 ms: "
             + (", ".join(f"{n} {v:.1f}" for v, n in over) or "none"))
 

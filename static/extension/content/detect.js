@@ -328,7 +328,7 @@
    * The pictures that could be the product photo, with their addresses and their box:
    * <img> elements and CSS-background pictures, in the page and in its open shadow roots.
    */
-  function candidates(fresh) {
+  function* candidates(fresh) {
     const out = [];
     const { backgrounds, roots } = backgroundsAndRoots(fresh);
     lastShadowRoots = roots;
@@ -336,6 +336,7 @@
     for (const el of [...images, ...backgrounds]) {
       // An <img>'s laid-out size costs less to read than its box: most are icons and thumbnails.
       if (el.tagName === "IMG" && (el.width < MIN_SIDE || el.height < MIN_SIDE)) continue;
+      yield; // a place to pause: each picture big enough to be looked at costs a fraction of a millisecond
       const seen = shownRect(el);
       if (!seen || inPageChrome(el)) continue;
       let sources;
@@ -431,45 +432,65 @@
    * page of up to 1500 elements does).
    */
   function explain(options) {
-    return P.withMetaTags(() => reckon(options));
+    return proceed(reckon(options), { clip: new Map(), metas: P.metaTags() }, Infinity).value;
   }
 
-  function reckon({ shortcut = false, fresh = false } = {}) {
-    const timings = {};
-    let mark = performance.now();
-    const lap = (name) => { const now = performance.now(); timings[name] = Math.round((now - mark) * 10) / 10; mark = now; };
-    clipCache = new Map();
+  /**
+   * Run the reckoning `steps` on until it is done or `until` (a performance.now() time) has passed,
+   * with what one reckoning reads once kept across its stretches (`kept`): the page's meta tags and
+   * each container's clipping.
+   */
+  function proceed(steps, kept, until) {
+    clipCache = kept.clip;
     try {
-      const nodes = P.jsonLdNodes();
-      const product = P.jsonLdProduct(nodes);
-      const title = P.productTitle(product?.name);
-      const gate = P.productPageSignals({ product, nodes, title });
-      lap("page");
-      const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
-      const base = { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, timings };
-      if (shortcut && gate.score + P.BIG_PICTURE_WEIGHT < P.PRODUCT_PAGE_SCORE) return { ...base, structured: [], ranked: [] };
-      const all = candidates(fresh);
-      lap("candidates");
-      timings.count = all.length;
-      const micro = P.microdataProduct(title);
-      const ctx = {
-        structured: P.structuredImages(product, micro), micro, titleBox, common: commonTokens(all),
-        viewportHeight: window.innerHeight || 900,
-      };
-      const ranked = all.map((c) => {
-        const parts = scoreParts(c, ctx);
-        return { ...c, parts, score: total(parts) };
-      }).sort((a, b) => b.score - a.score);
-      lap("scores");
-      if (ranked.some((c) => (c.parts["near the title"] || 0) >= 15 && Math.min(c.rect.width, c.rect.height) >= 250)) {
-        gate.signals.push({ signal: "a big picture next to the title", weight: P.BIG_PICTURE_WEIGHT });
-        gate.score += P.BIG_PICTURE_WEIGHT;
-        gate.isProductPage = gate.score >= P.PRODUCT_PAGE_SCORE;
-      }
-      return { ...base, structured: ctx.structured, ranked };
+      return P.withMetaTags(() => {
+        for (;;) {
+          const step = steps.next();
+          if (step.done || performance.now() > until) return step;
+        }
+      }, kept.metas);
     } finally {
       clipCache = null;
     }
+  }
+
+  /** The reckoning as steps (a generator): explain() runs it at once, detectInSlices() a few ms at a time. */
+  function* reckon({ shortcut = false, fresh = false } = {}) {
+    const timings = {};
+    let mark = performance.now();
+    const lap = (name) => { const now = performance.now(); timings[name] = Math.round((now - mark) * 10) / 10; mark = now; };
+    const nodes = P.jsonLdNodes();
+    const product = P.jsonLdProduct(nodes);
+    const title = P.productTitle(product?.name);
+    yield;
+    const gate = yield* P.productPageSignals({ product, nodes, title });
+    lap("page");
+    const titleBox = title ? pageBox(title.getBoundingClientRect()) : null;
+    const base = { gate, product, title: title?.textContent.trim().slice(0, 120) || null, titleBox, timings };
+    if (shortcut && gate.score + P.BIG_PICTURE_WEIGHT < P.PRODUCT_PAGE_SCORE) return { ...base, structured: [], ranked: [] };
+    yield;
+    const all = yield* candidates(fresh);
+    lap("candidates");
+    timings.count = all.length;
+    const micro = P.microdataProduct(title);
+    const ctx = {
+      structured: P.structuredImages(product, micro), micro, titleBox, common: commonTokens(all),
+      viewportHeight: window.innerHeight || 900,
+    };
+    const ranked = [];
+    for (const c of all) {
+      const parts = scoreParts(c, ctx);
+      ranked.push({ ...c, parts, score: total(parts) });
+      yield;
+    }
+    ranked.sort((a, b) => b.score - a.score);
+    lap("scores");
+    if (ranked.some((c) => (c.parts["near the title"] || 0) >= 15 && Math.min(c.rect.width, c.rect.height) >= 250)) {
+      gate.signals.push({ signal: "a big picture next to the title", weight: P.BIG_PICTURE_WEIGHT });
+      gate.score += P.BIG_PICTURE_WEIGHT;
+      gate.isProductPage = gate.score >= P.PRODUCT_PAGE_SCORE;
+    }
+    return { ...base, structured: ctx.structured, ranked };
   }
 
   /** Which step chose the picture: the structured source that agreed with it, or the layout. */
@@ -494,8 +515,43 @@
    */
   function detectProduct() {
     const started = performance.now();
-    const { gate, product, ranked, structured, timings } = explain({ shortcut: true });
-    logRun(started, timings);
+    const reckoning = explain({ shortcut: true });
+    logRun(started, reckoning.timings);
+    return answer(reckoning);
+  }
+
+  // A detection runs as one task of at most this long; the rest goes on in the next task
+  // (setTimeout 0), so that the page's own work and the shopper's input come in between. (A big
+  // page's first detection costs 15-30 ms of cold code: see README.md, "What it costs".)
+  const SLICE_DETECT_MS = 6;
+
+  /** detectProduct() in stretches of SLICE_DETECT_MS; `done` gets its answer (null: no product, or the page changed under it). */
+  function detectInSlices(done) {
+    const started = performance.now();
+    const steps = reckon({ shortcut: true });
+    const kept = { clip: new Map(), metas: P.metaTags() };
+    let slices = 0;
+    const slice = () => {
+      slices += 1;
+      let step;
+      try {
+        step = proceed(steps, kept, performance.now() + SLICE_DETECT_MS);
+      } catch (err) {
+        done(null); // the caller must not wait forever for a detection that broke
+        throw err;
+      }
+      if (!step.done) {
+        setTimeout(slice, 0);
+        return;
+      }
+      logRun(started, { ...step.value.timings, slices });
+      done(answer(step.value));
+    };
+    slice();
+  }
+
+  /** What a reckoning says the product is: null when it is not a product page or shows no product picture. */
+  function answer({ gate, product, ranked, structured }) {
     if (!gate.isProductPage || !ranked.length) return null;
     const [best] = ranked;
     // A low-quality preview on show (its real picture still loading): the structured data's address
@@ -511,7 +567,7 @@
   }
 
   NS.detect = {
-    detectProduct, explain, visibleRect, runs,
+    detectProduct, detectInSlices, explain, visibleRect, runs,
     // kept for callers of the earlier single-file detector (metadata.js, tests, the shops score script)
     jsonLdProduct: () => P.jsonLdProduct(), meta: P.meta, parseSrcset: U.parseSrcset, parseBgset: U.parseBgset,
     cssUrls: U.cssUrls, backgroundSources: U.backgroundSources, imageKey: U.imageKey, absolute: U.absolute,

@@ -29,11 +29,29 @@
     }
   }
 
+  let detecting = false; // a detection is going on, in slices (detect.js)
+
   function refresh() {
     timer = 0;
     lastRun = Date.now();
     if (isServerPage) return;
-    const next = detectProduct();
+    if (detecting) { // the page changed again meanwhile: look once more when this one is done
+      schedule();
+      return;
+    }
+    detecting = true;
+    NS.detect.detectInSlices((next) => {
+      detecting = false;
+      show(next);
+    });
+  }
+
+  function show(next) {
+    if (isServerPage) return;
+    if (next && !next.element.isConnected) { // the page replaced the picture while detection went on
+      schedule(0);
+      return;
+    }
     watchShadowRoots();
     if (watched && button?.anchor?.isConnected) { // never move a button whose try-on is running
       button.reposition();

@@ -84,9 +84,9 @@
     return (metaCache || metaTags()).get(property) || null;
   }
 
-  /** Run `fn` with the page's meta tags read once. */
-  function withMetaTags(fn) {
-    metaCache = metaTags();
+  /** Run `fn` with the page's meta tags read once (or as `tags`, read by metaTags() before). */
+  function withMetaTags(fn, tags = metaTags()) {
+    metaCache = tags;
     try {
       return fn();
     } finally {
@@ -185,8 +185,10 @@
    * product page), with each signal named: {isProductPage, score, signals: [{signal, weight}]}.
    * detect.js adds the one signal that needs the pictures: a big one next to the title
    * (BIG_PICTURE_WEIGHT), and skips looking at the pictures when even that could not make it one.
+   * A generator (the answer is its return value: `yield* productPageSignals(...)`) that may be
+   * paused between its costlier reads, as detection is on a big page.
    */
-  function productPageSignals({ product, nodes, title }) {
+  function* productPageSignals({ product, nodes, title }) {
     const signals = [];
     const add = (signal, weight) => signals.push({ signal, weight });
     const sum = () => signals.reduce((total, s) => total + s.weight, 0);
@@ -203,14 +205,18 @@
     if (micro) add("microdata Product around the title", 3);
     else if (document.querySelector("[itemscope][itemtype*='schema.org/Product' i]")) add("microdata Product", 1);
     if (document.querySelector("[itemprop='price'], [itemprop='lowPrice']")) add("itemprop=price", 1);
-    // 2. what a shopper would see: read only while the page does not count yet (they only add)
+    // 2. what a shopper would see: read only while the page does not count yet (they only add);
+    // each costs a few milliseconds on a big page, so the caller may pause in between (a generator)
+    yield;
     if (sum() < PRODUCT_PAGE_SCORE && hasCartForm()) add("cart form", 3);
+    yield;
     if (sum() < PRODUCT_PAGE_SCORE) {
       const { control, link } = addToCart();
       if (control) add(`add-to-cart control "${(control.textContent.trim() || control.value).replace(/\s+/g, " ").slice(0, 30)}"`, 3);
       // An "add to cart" link is a shop's; a "Buy now" link inside an article is a review's affiliate link.
       else if (link) add(`buy link "${link.textContent.trim().replace(/\s+/g, " ").slice(0, 30)}"`, link.closest("article, [itemtype*='Article' i]") ? 0 : 1);
     }
+    yield;
     const price = sum() < PRODUCT_PAGE_SCORE ? priceNearTitle(title) : null;
     if (price) add(`price next to the title "${price}"`, 2);
     const score = sum();
@@ -247,5 +253,5 @@
     return out;
   }
 
-  NS.page = { jsonLdNodes, jsonLdProduct, meta, withMetaTags, microdataProduct, microdataImages, productTitle, priceNearTitle, productPageSignals, structuredImages, ADD_TO_CART, PRODUCT_PAGE_SCORE, BIG_PICTURE_WEIGHT };
+  NS.page = { jsonLdNodes, jsonLdProduct, meta, metaTags, withMetaTags, microdataProduct, microdataImages, productTitle, priceNearTitle, productPageSignals, structuredImages, ADD_TO_CART, PRODUCT_PAGE_SCORE, BIG_PICTURE_WEIGHT };
 })();
