@@ -29,8 +29,6 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -45,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 
+from tests.benchmarks.harness import load_average, machine  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.shops.shop_server import PAGES, start_shop_server  # noqa: E402
 
@@ -74,16 +73,6 @@ MAKE_BIG = """document.addEventListener('DOMContentLoaded', () => {
     '</ul></div>').join('');
   document.body.append(footer);
 });"""
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def detection_tasks(events: list[dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
@@ -248,10 +237,10 @@ def main() -> None:
     args.extension = Path(args.extension).resolve()
     results = asyncio.run(run(args))
     line = summary(results)
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {machine()}; load average {load_average()}")
     print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": cpu_model(), "results": results, "summary": line}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine(), "results": results, "summary": line}, indent=1))
 
 
 if __name__ == "__main__":
