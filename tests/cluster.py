@@ -23,7 +23,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
-from tests.server_process import REPO, ServerProcess
+from tests.server_process import ServerProcess
 
 PG_USER = "postgres"
 
@@ -186,16 +185,12 @@ class WorkerProcess(ServerProcess):
 
     READY = re.compile(rb'"msg": "worker \S+ ready')
 
+    COMMAND = ("-m", "tryon_server.worker")
+
     def start(self, wait_ready: bool = True, timeout: float = 120) -> WorkerProcess:
-        log = open(self.log_path, "ab")
-        self.ready_from = self.log_path.stat().st_size
-        self.proc = subprocess.Popen([sys.executable, "-m", "tryon_server.worker", *self.args], cwd=REPO, env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=self.preexec_fn)
-        log.close()
-        self.starts += 1
-        if wait_ready:
-            self.wait_ready(timeout)
+        # where this start's log begins: a restarted worker's earlier "ready" line does not count
+        self.ready_from = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().start(wait_ready, timeout)
         return self
 
     def wait_ready(self, timeout: float = 120) -> None:

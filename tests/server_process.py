@@ -24,6 +24,8 @@ NO_RATE_LIMITS = ("--rate-limit-per-minute", "0", "--submit-limit-per-minute", "
 class ServerProcess:
     """`python run.py` on 127.0.0.1 with the instant test engine unless told otherwise."""
 
+    COMMAND: tuple[str, ...] = ("run.py",)  # what `python` runs (tests/cluster.py: the worker's module)
+
     def __init__(self, data_dir: Path, *args: str, port: int | None = None, engine: str = "tests.doubles:instant_engine",
                  env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         self.data_dir = data_dir
@@ -42,8 +44,9 @@ class ServerProcess:
 
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServerProcess:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "run.py", *self.args], cwd=REPO, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
+        self.proc = subprocess.Popen([sys.executable, *self.COMMAND, *self.args], cwd=REPO, env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn)
         log.close()
         self.starts += 1
         if wait_ready:
